@@ -26,3 +26,9 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache
+
+eval: $(STAMP)
+	$(BIN)/python bench/eval_match.py
+
+bench-match: $(STAMP)
+	$(BIN)/python bench/bench_match.py

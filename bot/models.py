@@ -35,6 +35,9 @@ class TelegramSettings:
     api_base_url: str = "https://api.telegram.org/bot"
     admins: tuple[int, ...] = ()
     allowed_chats: tuple[int, ...] = ()
+    access: str = "allowlist"  # "allowlist" | "open"
+    channels: tuple[int, ...] = ()  # chats that receive every alert
+    link_preview: bool = False
 
 
 @dataclass(frozen=True, slots=True)
