@@ -116,6 +116,8 @@ class FetchResult:
     final_url: str | None = None
     error: str | None = None  # "timeout", "http 503", "too large" …; None on success
     retry_after: float | None = None  # seconds, from a Retry-After header
+    moved_to: str | None = None  # new URL after a 301/308, to store and log
+    disable: bool = False  # 410 Gone: stop polling this feed and tell the admins
 
 
 @dataclass(frozen=True, slots=True)
