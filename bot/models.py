@@ -41,6 +41,17 @@ class TelegramSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageSettings:
+    retention_days: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    level: str = "INFO"
+    format: str = "text"  # "text" | "json"
+
+
+@dataclass(frozen=True, slots=True)
 class Feed:
     id: str  # stable key in the database and the scheduler (the feed's name)
     name: str
@@ -83,6 +94,8 @@ class Config:
     telegram: TelegramSettings
     feeds: tuple[Feed, ...]
     watchlists: tuple[Watchlist, ...]
+    storage: StorageSettings = StorageSettings()
+    logging: LoggingSettings = LoggingSettings()
     path: Path | None = None
 
 
