@@ -1,0 +1,245 @@
+"""Wiring for the daemon: config → store, HTTP client, Telegram or console, scheduler, signals, hot reload.
+
+Owns process lifecycle only; the order of the stages lives in pipeline.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot import config as config_mod
+from bot import fetch, pipeline
+from bot.logsetup import configure_logging
+from bot.match import compile_matcher
+from bot.models import Config, Feed, PollReport
+from bot.notify import ConsoleNotifier, TelegramNotifier
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+CONSOLE_CHAT = 0  # the one "subscriber" when alerts go to the console
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Daemon:
+    """One running bot: the live config, its jobs, and the long-lived clients."""
+
+    def __init__(self, config: Config, token: str | None, *, stream=None):
+        self.live = pipeline.Live(config, compile_matcher(config.watchlists))
+        self.token = token
+        self.stream = stream or sys.stdout
+        self.store = Store(config.bot.database, clock=utcnow)
+        self.http = fetch.make_client(config.polling)
+        self.fetch_slots = asyncio.Semaphore(config.polling.concurrency)
+        self.application = None
+        self.scheduler: AsyncIOScheduler | None = None
+        self.stopping = asyncio.Event()
+        self.tasks: set[asyncio.Task] = set()
+        self.fingerprint = _fingerprint(config)
+        self.notifier = self._make_notifier(config)
+        self.deps = pipeline.Deps(store=self.store, http=self.http, notifier=self.notifier,
+                                  recipients=self._recipients, clock=utcnow, send_lock=asyncio.Lock())
+
+    # ------------------------------------------------------------ wiring
+
+    def _make_notifier(self, config: Config):
+        tz = ZoneInfo(config.bot.timezone)
+        if not self.token:
+            log.info("no %s set: alerts go to the console", config_mod.TOKEN_ENV)
+            return ConsoleNotifier(self.stream, tz=tz, language=config.bot.language)
+        from telegram.ext import AIORateLimiter, ApplicationBuilder
+
+        from bot.commands import CommandContext, register
+
+        self.application = (ApplicationBuilder().token(self.token).base_url(config.telegram.api_base_url)
+                            .rate_limiter(AIORateLimiter()).job_queue(None).build())
+        register(self.application, CommandContext(store=self.store, get_config=lambda: self.live.config,
+                                                  clock=utcnow))
+        return TelegramNotifier(self.application.bot, tz=tz, language=config.bot.language,
+                                language_for=self.store.language, link_preview=config.telegram.link_preview)
+
+    def _recipients(self, watchlist_ids: Iterable[str]) -> dict[int, frozenset[str]]:
+        ids = frozenset(watchlist_ids)
+        if self.application is None:
+            return {CONSOLE_CHAT: ids}
+        found = dict(self.store.recipients(ids))
+        for channel in self.live.config.telegram.channels:
+            found[channel] = ids
+        return found
+
+    # ------------------------------------------------------------ jobs
+
+    async def poll(self, feed: Feed) -> PollReport | None:
+        """One scheduled poll: backoff check, poll, log one line, then drain the outbox."""
+        if not pipeline.is_due(self.store.feed_state(feed.id), feed, utcnow()):
+            return None
+        try:
+            async with self.fetch_slots:
+                report = await pipeline.poll_feed(feed, self.deps, self.live)
+        except Exception:
+            log.exception("poll crashed feed=%s", feed.id)
+            return None
+        level = logging.WARNING if report.outcome == "failed" else logging.INFO
+        log.log(level, "poll feed=%s outcome=%s fetched=%d new=%d matched=%d alerts=%d duration=%.3f%s",
+                report.feed_id, report.outcome, report.fetched, report.new, report.matched, report.alerts,
+                report.duration, f" error={report.error!r}" if report.error else "")
+        if report.alerts:
+            await self.drain()
+        return report
+
+    async def drain(self) -> int:
+        try:
+            deliveries = await pipeline.deliver(self.deps)
+        except Exception:
+            log.exception("delivery crashed")
+            return 0
+        sent = sum(d.sent for d in deliveries)
+        if deliveries:
+            log.info("deliver sent=%d pending=%d", sent, len(deliveries) - sent)
+        return sent
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def schedule_feeds(self, feeds: tuple[Feed, ...], first: bool) -> None:
+        """Make the scheduler's feed jobs match `feeds`: add new ones, drop removed ones, reschedule changes."""
+        assert self.scheduler is not None
+        wanted = {f"feed:{f.id}": f for f in feeds}
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("feed:") and (job.id not in wanted or job.args[0] != wanted[job.id]):
+                job.remove()
+        existing = {job.id for job in self.scheduler.get_jobs()}
+        now = utcnow()
+        spread = min(10.0, max(f.interval_seconds for f in feeds) / 2) if feeds else 0
+        for i, (job_id, feed) in enumerate(sorted(wanted.items())):
+            if job_id in existing:
+                continue
+            delay = spread * i / max(len(wanted), 1) if first else 0
+            self.scheduler.add_job(self.poll, "interval", seconds=feed.interval_seconds, id=job_id, args=[feed],
+                                   next_run_time=now + timedelta(seconds=delay), jitter=feed.interval_seconds / 20)
+
+    async def reload(self, reason: str) -> bool:
+        """Load config and watchlists again; keep the last good ones on any problem."""
+        path = self.live.config.path
+        assert path is not None
+        try:
+            fresh = config_mod.load(path)
+            matcher = compile_matcher(fresh.watchlists)
+        except config_mod.ConfigError as exc:
+            self.fingerprint = _fingerprint(self.live.config)
+            for problem in exc.problems:
+                log.error("reload rejected (%s), last good config stays: %s", reason, problem)
+            await self._tell_admins("⚠️ تعديل مرفوض / edit rejected, last good config stays:\n" + str(exc))
+            return False
+        self.live = pipeline.Live(fresh, matcher)
+        self.fingerprint = _fingerprint(fresh)
+        if self.scheduler is not None:
+            self.schedule_feeds(fresh.feeds, first=False)
+        log.info("reload applied (%s) feeds=%d watchlists=%d", reason, len(fresh.feeds), len(fresh.watchlists))
+        return True
+
+    async def watch_files(self) -> None:
+        if _fingerprint(self.live.config) != self.fingerprint:
+            await self.reload("file changed")
+
+    async def prune(self) -> None:
+        removed = self.store.prune(timedelta(days=self.live.config.storage.retention_days))
+        log.info("prune removed=%d", removed)
+
+    async def _tell_admins(self, text: str) -> None:
+        if isinstance(self.notifier, TelegramNotifier):
+            await self.notifier.notify_admins(self.live.config.telegram.admins, text)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def run_once(self) -> int:
+        """Poll every feed once, deliver what is due, and return (the demo and `run --once`)."""
+        if self.application is not None:
+            await self.application.initialize()
+        await asyncio.gather(*(self.poll(feed) for feed in self.live.config.feeds))
+        await self.drain()
+        return 0
+
+    async def run_forever(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload("SIGHUP")))
+        self.scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
+            "misfire_grace_time": 60, "coalesce": True, "max_instances": 1})
+        self.schedule_feeds(self.live.config.feeds, first=True)
+        self.scheduler.add_job(self.drain, "interval", seconds=5, id="drain", next_run_time=utcnow())
+        self.scheduler.add_job(self.watch_files, "interval", seconds=2, id="watch")
+        self.scheduler.add_job(self.prune, "interval", hours=6, id="prune", next_run_time=utcnow())
+        if self.application is not None:
+            from bot.commands import set_commands
+
+            await self.application.initialize()
+            await set_commands(self.application.bot)
+            await self.application.updater.start_polling(poll_interval=0.5, timeout=10, drop_pending_updates=False)
+            await self.application.start()
+        self.scheduler.start()
+        log.info("started feeds=%d watchlists=%d telegram=%s", len(self.live.config.feeds),
+                 len(self.live.config.watchlists), self.application is not None)
+        await self.stopping.wait()
+        log.info("stopping")
+        self.scheduler.shutdown(wait=False)
+        return 0
+
+    async def close(self) -> None:
+        running = [t for t in self.tasks if not t.done()]
+        if running:
+            await asyncio.wait(running, timeout=8)
+        if self.application is not None and self.application.running:
+            with contextlib.suppress(Exception):
+                await self.application.updater.stop()
+                await self.application.stop()
+        if self.application is not None:
+            with contextlib.suppress(Exception):
+                await self.application.shutdown()
+        await self.http.aclose()
+        self.store.close()
+
+
+def _fingerprint(config: Config) -> tuple:
+    """Names, sizes and modification times of the files the live config came from."""
+    paths = [config.path] if config.path else []
+    folder = config.bot.watchlists
+    if folder.is_dir():
+        paths += sorted(folder.glob("*.toml"))
+    stamp = []
+    for path in paths:
+        with contextlib.suppress(OSError):
+            st = Path(path).stat()
+            stamp.append((str(path), st.st_mtime_ns, st.st_size))
+    return tuple(stamp)
+
+
+def run(config_path: Path, env: Mapping[str, str], *, once: bool = False) -> int:
+    """Load the config, then run the daemon until SIGTERM/SIGINT (or one pass with once=True)."""
+    config = config_mod.load(config_path)
+    token = env.get(config_mod.TOKEN_ENV) or None
+    configure_logging(config.logging, secrets=(token,) if token else ())
+
+    async def main() -> int:
+        daemon = Daemon(config, token)
+        try:
+            return await (daemon.run_once() if once else daemon.run_forever())
+        finally:
+            await daemon.close()
+
+    return asyncio.run(main())

@@ -1,0 +1,117 @@
+"""The pipeline, in order: fetch → parse → dedup → match → record (outbox) → deliver.
+
+The only module that knows the order of the stages; owns no I/O of its own beyond calling them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import httpx
+
+from bot import fetch, parse
+from bot.match import Matcher
+from bot.models import Alert, Article, Config, Delivery, Feed, FeedState, PendingAlert, PollReport
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+Recipients = Callable[[Iterable[str]], dict[int, frozenset[str]]]
+
+
+class Notifier(Protocol):
+    async def send_all(self, pending: Sequence[PendingAlert]) -> list[Delivery]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """The configuration in force and its compiled matcher; swapped whole on a good reload."""
+
+    config: Config
+    matcher: Matcher
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    store: Store
+    http: httpx.AsyncClient
+    notifier: Notifier
+    recipients: Recipients
+    clock: Callable[[], datetime]
+    send_lock: asyncio.Lock
+
+
+async def poll_feed(feed: Feed, deps: Deps, live: Live) -> PollReport:
+    """Poll one feed once and queue its alerts. Never raises for the feed's own failures."""
+    started = time.perf_counter()
+    config, store = live.config, deps.store
+    state = store.feed_state(feed.id)
+    result = await fetch.fetch_feed(deps.http, feed, state, config.polling)
+    if result.moved_to:
+        log.warning("feed moved permanently feed=%s to=%s", feed.id, result.moved_to)
+    if result.error:
+        store.record_failure(feed.id, result.error)
+        return PollReport(feed.id, "failed", error=result.error, duration=time.perf_counter() - started)
+    if result.status == 304:
+        store.record_not_modified(feed.id)
+        return PollReport(feed.id, "not_modified", duration=time.perf_counter() - started)
+    parsed = await asyncio.to_thread(parse.parse_feed, result)
+    if parsed.problem and not parsed.articles:
+        store.record_failure(feed.id, parsed.problem)
+        return PollReport(feed.id, "failed", error=parsed.problem, duration=time.perf_counter() - started)
+    new = store.unseen(parsed.articles)
+    baseline = config.polling.baseline_new_feeds and not state.baselined
+    alerts = [] if baseline else alerts_for(new, live.matcher, deps.recipients)
+    queued = store.record(feed.id, result, new, alerts, baselined=True)
+    outcome = "baselined" if baseline else ("new" if new else "unchanged")
+    matched = len({a.article.uid for a in alerts})
+    return PollReport(feed.id, outcome, fetched=len(parsed.articles), new=len(new), matched=matched,
+                      alerts=queued, error=parsed.problem, duration=time.perf_counter() - started)
+
+
+def alerts_for(articles: Sequence[Article], matcher: Matcher, recipients: Recipients) -> list[Alert]:
+    """One alert per article per chat, carrying only the matches of the watchlists that chat follows."""
+    alerts = []
+    for article in articles:
+        matches = matcher.match({"title": article.title, "summary": article.summary})
+        if not matches:
+            continue
+        for chat_id, followed in recipients({m.watchlist for m in matches}).items():
+            mine = tuple(m for m in matches if m.watchlist in followed)
+            if mine:
+                alerts.append(Alert(article=article, chat_id=chat_id, matches=mine))
+    return alerts
+
+
+async def deliver(deps: Deps, limit: int = 100) -> list[Delivery]:
+    """Send what is due in the outbox and write the outcomes back. One drain at a time."""
+    async with deps.send_lock:
+        pending = deps.store.pending_alerts(limit)
+        if not pending:
+            return []
+        deliveries = await deps.notifier.send_all(pending)
+        deps.store.mark_delivered(deliveries)
+        return deliveries
+
+
+def backoff_seconds(error_count: int, interval: float, cap: float = 6 * 3600, rng: Any = random) -> float:
+    """Wait before retrying a failing feed: interval × 2^(errors-1), capped, with ±10 % jitter."""
+    if error_count <= 0:
+        return 0.0
+    base = min(interval * 2 ** min(error_count - 1, 20), cap)
+    return base * rng.uniform(0.9, 1.1)
+
+
+def is_due(state: FeedState, feed: Feed, now: datetime, retry_after: float = 0.0) -> bool:
+    """Whether a failing feed's backoff has passed (healthy feeds are always due)."""
+    if not state.error_count or state.last_attempt_at is None:
+        return True
+    wait = max(backoff_seconds(state.error_count, feed.interval_seconds, rng=random.Random(feed.id)), retry_after)
+    return now >= state.last_attempt_at + timedelta(seconds=wait)
