@@ -1,0 +1,119 @@
+"""End to end: `python -m bot run` as a subprocess, a real feed server, the fake Bot API, a real SQLite file."""
+
+from __future__ import annotations
+
+import html
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = Path(__file__).resolve().parent / "data" / "seed_article.txt"
+CHAT = 4242
+SEED_URL = "https://www.enabbaladi.net/archives/seed-s400"
+
+
+def rss(items: list[tuple[str, str, str, str]]) -> str:
+    body = "".join(
+        f"<item><title>{html.escape(t)}</title><link>{link}</link><guid>{guid}</guid>"
+        f"<pubDate>Sat, 04 Oct 2025 17:58:00 +0300</pubDate><description>{html.escape(d)}</description></item>"
+        for guid, t, link, d in items
+    )
+    return f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>عنب بلدي</title>{body}</channel></rss>'
+
+
+def seed_item() -> tuple[str, str, str, str]:
+    lines = [line.strip() for line in SEED.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return ("seed-1", lines[1], SEED_URL, "\n".join(lines[3:]))
+
+
+DECOY = ("decoy-1", "ارتفاع أسعار الخبز في حلب", "https://example.org/bread", "قال أحد الأفران إن السعر ارتفع.")
+
+
+def write_config(tmp_path: Path, feed_url: str, api_url: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[bot]
+database = "{tmp_path / 'bot.db'}"
+watchlists = "{ROOT / 'watchlists'}"
+
+[polling]
+interval_seconds = 1
+timeout_seconds = 5
+
+[telegram]
+api_base_url = "{api_url}"
+allowed_chats = [{CHAT}]
+
+[[feeds]]
+name = "عنب بلدي"
+url = "{feed_url}"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+class Daemon:
+    def __init__(self, config: Path, token: str, log: Path):
+        env = {**os.environ, "TELEGRAM_BOT_TOKEN": token, "PTB_TIMEDELTA": "1"}
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", "--config", str(config)],
+            cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail("daemon did not exit within 10 s of SIGTERM:\n" + self.log.read_text())
+
+
+def alerts_to(api, chat: int) -> list[dict]:
+    return [m for m in api.messages_to(chat) if SEED_URL in m["text"]]
+
+
+def test_start_then_one_alert_then_restart_sends_nothing(tmp_path, feed_server, telegram_api):
+    feed_server.set("/feed.xml", rss([DECOY]))
+    config = write_config(tmp_path, feed_server.url("/feed.xml"), telegram_api.base_url)
+    log = tmp_path / "daemon.log"
+
+    daemon = Daemon(config, telegram_api.token, log)
+    try:
+        assert telegram_api.wait_for(lambda: feed_server.hits("/feed.xml") >= 1, 20), log.read_text()
+        assert telegram_api.wait_for(lambda: bool(telegram_api.commands), 10), log.read_text()
+        telegram_api.push_message(CHAT, "/start")
+        assert telegram_api.wait_for(lambda: len(telegram_api.messages_to(CHAT)) >= 1, 10), log.read_text()
+
+        feed_server.set("/feed.xml", rss([DECOY, seed_item()]))
+        assert telegram_api.wait_for(lambda: len(alerts_to(telegram_api, CHAT)) >= 1, 20), log.read_text()
+        hits = feed_server.hits("/feed.xml")
+        assert telegram_api.wait_for(lambda: feed_server.hits("/feed.xml") >= hits + 3, 15)
+        [alert] = alerts_to(telegram_api, CHAT)
+        assert alert["parse_mode"] == "HTML"
+        for word in ("S-400", "الشرع", "الشيباني", "لافروف"):
+            assert word in alert["text"]
+    finally:
+        assert daemon.stop() == 0
+
+    sent_before = len(telegram_api.sent)
+    daemon = Daemon(config, telegram_api.token, log)
+    try:
+        hits = feed_server.hits("/feed.xml")
+        assert telegram_api.wait_for(lambda: feed_server.hits("/feed.xml") >= hits + 3, 20), log.read_text()
+    finally:
+        assert daemon.stop() == 0
+    assert len(telegram_api.sent) == sent_before
+    assert len(alerts_to(telegram_api, CHAT)) == 1
+    assert telegram_api.token not in log.read_text()
+    assert telegram_api.token.split(":")[1] not in log.read_text()
