@@ -18,7 +18,9 @@ from bot.models import (
     Config,
     Entry,
     Feed,
+    FulltextSettings,
     LoggingSettings,
+    MetricsSettings,
     PollingSettings,
     StorageSettings,
     TelegramSettings,
@@ -216,6 +218,13 @@ def _base_url(value: Any) -> str:
     return text
 
 
+def _listen(value: Any) -> str:
+    text = _str(value)
+    if text and not re.match(r"^[\w.\-\[\]:]+:\d{1,5}$", text):
+        raise ValueError(f'must be "host:port" (or "" to turn it off), got {text!r}')
+    return text
+
+
 def _feed_url(base: Path) -> Callable[[Any], str]:
     def convert(value: Any) -> str:
         text = _nonempty(value).strip()
@@ -316,7 +325,7 @@ def load(path: Path) -> Config:
     data, source = read
     base = path.parent
     check = _Checker(source, problems)
-    sections = {"bot", "polling", "telegram", "storage", "logging", "feeds"}
+    sections = {"bot", "polling", "telegram", "storage", "logging", "metrics", "fulltext", "feeds"}
     for key in data:
         if key not in sections:
             check.problem(None, None, key, f"unknown section (expected one of {', '.join(sorted(sections))})")
@@ -343,9 +352,12 @@ def load(path: Path) -> Config:
     storage = StorageSettings(**table("storage", {"retention_days": _int(1)}))
     logging = LoggingSettings(**table("logging", {
         "level": _choice("DEBUG", "INFO", "WARNING", "ERROR"), "format": _choice("text", "json")}))
+    metrics = MetricsSettings(**table("metrics", {"listen": _listen}))
+    fulltext = FulltextSettings(**table("fulltext", {
+        "enabled": _bool, "concurrency": _int(1), "timeout_seconds": _number(0), "max_bytes": _int(1024)}))
 
     feeds, names = [], set()
-    spec = {"name": _nonempty, "url": _feed_url(base), "interval_seconds": _int(1)}
+    spec = {"name": _nonempty, "url": _feed_url(base), "interval_seconds": _int(1), "full_text": _bool}
     for i, raw in _tables(check, data, "feeds"):
         values = check.section(raw, "feeds", i, spec)
         for required in ("name", "url"):
@@ -357,7 +369,8 @@ def load(path: Path) -> Config:
         names.add(name)
         if {"name", "url"} <= values.keys():
             feeds.append(Feed(id=name, name=name, url=values["url"],
-                              interval_seconds=values.get("interval_seconds", polling.interval_seconds)))
+                              interval_seconds=values.get("interval_seconds", polling.interval_seconds),
+                              full_text=values.get("full_text", False)))
 
     settings = BotSettings(database=(base / bot.get("database", "data/bot.db")),
                            watchlists=(base / bot.get("watchlists", "watchlists")),
@@ -370,4 +383,4 @@ def load(path: Path) -> Config:
     if problems:
         raise ConfigError(problems)
     return Config(bot=settings, polling=polling, telegram=telegram, feeds=tuple(feeds), watchlists=watchlists,
-                  storage=storage, logging=logging, path=path)
+                  storage=storage, logging=logging, metrics=metrics, fulltext=fulltext, path=path)

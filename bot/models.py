@@ -52,11 +52,25 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    listen: str = "127.0.0.1:9108"  # host:port for /metrics and /healthz; "" turns it off
+
+
+@dataclass(frozen=True, slots=True)
+class FulltextSettings:
+    enabled: bool = False  # global switch; a feed also needs full_text = true
+    concurrency: int = 4  # page fetches at once (and at most 1 per host)
+    timeout_seconds: float = 15.0
+    max_bytes: int = 3_000_000
+
+
+@dataclass(frozen=True, slots=True)
 class Feed:
     id: str  # stable key in the database and the scheduler (the feed's name)
     name: str
     url: str
     interval_seconds: int
+    full_text: bool = False  # fetch each new article's page and match its body too
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +110,8 @@ class Config:
     watchlists: tuple[Watchlist, ...]
     storage: StorageSettings = StorageSettings()
     logging: LoggingSettings = LoggingSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    fulltext: FulltextSettings = FulltextSettings()
     path: Path | None = None
 
 
