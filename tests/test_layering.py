@@ -1,0 +1,67 @@
+"""Keep the dependency diagram true: stages import models (and their own helpers), never each other."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+BOT = Path(__file__).resolve().parent.parent / "bot"
+
+# Every module's allowed `bot.*` imports. A new module must be added here on purpose.
+ALLOWED: dict[str, set[str]] = {
+    "__init__": set(),
+    "__main__": {"cli"},
+    "models": set(),
+    "normalize": set(),
+    "config": {"models", "normalize"},
+    "fetch": {"models"},
+    "parse": {"models", "htmltext", "urls", "feeddates"},
+    "htmltext": set(),
+    "urls": set(),
+    "feeddates": set(),
+    "match": {"models", "normalize"},
+    "explain": set(),
+    "store": {"models"},
+    "render": {"models", "messages"},
+    "messages": set(),
+    "notify": {"models", "render", "messages"},
+    "commands": {"models", "messages"},
+    "logsetup": {"models"},
+    "pipeline": {"models", "fetch", "parse", "match", "store"},
+    "app": {"models", "config", "fetch", "pipeline", "logsetup", "match", "notify", "store", "commands"},
+    "cli": {"config", "app", "match", "explain", "store", "__init__"},
+}
+
+
+def bot_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "bot":
+                found |= {alias.name for alias in node.names}
+            elif node.module.startswith("bot."):
+                found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("bot.")}
+    return {"__init__" if name == "__version__" else name for name in found}
+
+
+def test_every_module_is_known_and_keeps_its_layer():
+    problems = []
+    for path in sorted(BOT.glob("*.py")):
+        name = path.stem
+        if name not in ALLOWED:
+            problems.append(f"{name}: not in the layering table")
+            continue
+        extra = bot_imports(path) - ALLOWED[name] - {name}
+        if extra:
+            problems.append(f"{name} imports {sorted(extra)}")
+    assert not problems, problems
+
+
+def test_nothing_runs_at_import_time():
+    for path in sorted(BOT.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+                raise AssertionError(f"{path.name}:{node.lineno} calls something at import time")
