@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -43,6 +44,7 @@ class Daemon:
         self.store = Store(config.bot.database, clock=utcnow)
         self.http = fetch.make_client(config.polling)
         self.fetch_slots = asyncio.Semaphore(config.polling.concurrency)
+        self.host_slots: dict[str, asyncio.Semaphore] = {}
         self.application = None
         self.scheduler: AsyncIOScheduler | None = None
         self.stopping = asyncio.Event()
@@ -82,15 +84,20 @@ class Daemon:
     # ------------------------------------------------------------ jobs
 
     async def poll(self, feed: Feed) -> PollReport | None:
-        """One scheduled poll: backoff check, poll, log one line, then drain the outbox."""
-        if not pipeline.is_due(self.store.feed_state(feed.id), feed, utcnow()):
+        """One scheduled poll: backoff check, poll, log one line, tell admins, then drain the outbox."""
+        polling = self.live.config.polling
+        before = self.store.feed_state(feed.id)
+        if not pipeline.is_due(before, feed, utcnow(), polling.max_backoff_seconds):
             return None
+        host = urlsplit(feed.url).hostname or ""
+        per_host = self.host_slots.setdefault(host, asyncio.Semaphore(polling.per_host))
         try:
-            async with self.fetch_slots:
+            async with self.fetch_slots, per_host:
                 report = await pipeline.poll_feed(feed, self.deps, self.live)
         except Exception:
             log.exception("poll crashed feed=%s", feed.id)
             return None
+        await self._feed_health_notice(feed, before.error_count, report)
         level = logging.WARNING if report.outcome == "failed" else logging.INFO
         log.log(level, "poll feed=%s outcome=%s fetched=%d new=%d matched=%d alerts=%d duration=%.3f%s",
                 report.feed_id, report.outcome, report.fetched, report.new, report.matched, report.alerts,
@@ -98,6 +105,15 @@ class Daemon:
         if report.alerts:
             await self.drain()
         return report
+
+    async def _feed_health_notice(self, feed: Feed, errors_before: int, report: PollReport) -> None:
+        """Admins hear once when a feed reaches N failures in a row, and once when it recovers."""
+        threshold = self.live.config.polling.notify_after_failures
+        if report.outcome == "failed" and errors_before + 1 == threshold:
+            await self._tell_admins(f"⚠️ الخلاصة «{feed.name}» تفشل للمرة {threshold} على التوالي / feed failing "
+                                    f"{threshold} times in a row: {report.error}")
+        elif report.outcome != "failed" and errors_before >= threshold:
+            await self._tell_admins(f"✅ عادت الخلاصة «{feed.name}» للعمل / feed recovered")
 
     async def drain(self) -> int:
         try:

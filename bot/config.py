@@ -81,9 +81,9 @@ class _Source:
                 elif start is not None:
                     break
                 continue
-            if start is not None and (table is None and current is None or current == table) and key:
-                if re.match(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", raw):
-                    return number
+            in_table = (table is None and current is None) or current == table
+            if start is not None and in_table and key and re.match(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", raw):
+                return number
         return start or None
 
 
@@ -345,7 +345,8 @@ def load(path: Path) -> Config:
                         "language": _choice("ar", "en")})
     polling = PollingSettings(**table("polling", {
         "interval_seconds": _int(1), "timeout_seconds": _number(0), "max_bytes": _int(1024),
-        "concurrency": _int(1), "baseline_new_feeds": _bool, "user_agent": _nonempty}))
+        "concurrency": _int(1), "per_host": _int(1), "max_backoff_seconds": _int(1),
+        "notify_after_failures": _int(1), "baseline_new_feeds": _bool, "user_agent": _nonempty}))
     telegram = TelegramSettings(**table("telegram", {
         "api_base_url": _base_url, "admins": _ids, "allowed_chats": _ids, "access": _choice("allowlist", "open"),
         "channels": _ids, "link_preview": _bool}))

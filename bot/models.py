@@ -25,7 +25,10 @@ class PollingSettings:
     interval_seconds: int = 300
     timeout_seconds: float = 20.0
     max_bytes: int = 5_000_000
-    concurrency: int = 10
+    concurrency: int = 10  # fetches at once overall (and never more than per_host at once per host)
+    per_host: int = 2
+    max_backoff_seconds: int = 6 * 3600  # failing feeds back off exponentially up to this
+    notify_after_failures: int = 5  # tell the admins after this many failures in a row, and on recovery
     baseline_new_feeds: bool = True  # first poll of a new feed records items without alerting
     user_agent: str = "arabic-news-alert-bot/0.1 (+self-hosted)"
 

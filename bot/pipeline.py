@@ -109,9 +109,10 @@ def backoff_seconds(error_count: int, interval: float, cap: float = 6 * 3600, rn
     return base * rng.uniform(0.9, 1.1)
 
 
-def is_due(state: FeedState, feed: Feed, now: datetime, retry_after: float = 0.0) -> bool:
+def is_due(state: FeedState, feed: Feed, now: datetime, cap: float, retry_after: float = 0.0) -> bool:
     """Whether a failing feed's backoff has passed (healthy feeds are always due)."""
     if not state.error_count or state.last_attempt_at is None:
         return True
-    wait = max(backoff_seconds(state.error_count, feed.interval_seconds, rng=random.Random(feed.id)), retry_after)
+    rng = random.Random(f"{feed.id}:{state.error_count}")
+    wait = max(backoff_seconds(state.error_count, feed.interval_seconds, cap, rng=rng), retry_after)
     return now >= state.last_attempt_at + timedelta(seconds=wait)

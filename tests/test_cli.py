@@ -58,8 +58,8 @@ def test_check_ok_and_broken(tmp_path):
     shutil.copytree(ROOT / "watchlists", tmp_path / "watchlists")
     (tmp_path / "config.toml").write_text('[bot]\nwatchlists = "watchlists"\n', encoding="utf-8")
     broken = tmp_path / "watchlists" / "officials.toml"
-    broken.write_text(broken.read_text(encoding="utf-8") + "\n[[entries]]\nid = \"putin\"\nname = \"بوتين\"\nalias = []\n",
-                      encoding="utf-8")
+    extra = '\n[[entries]]\nid = "putin"\nname = "بوتين"\nalias = []\n'
+    broken.write_text(broken.read_text(encoding="utf-8") + extra, encoding="utf-8")
     bad = bot("check", "--config", str(tmp_path / "config.toml"))
     assert bad.returncode == 2
     assert f"{broken}:" in bad.stderr

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import html
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.builders import Item, rss
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = Path(__file__).resolve().parent / "data" / "seed_article.txt"
@@ -18,21 +18,12 @@ CHAT = 4242
 SEED_URL = "https://www.enabbaladi.net/archives/seed-s400"
 
 
-def rss(items: list[tuple[str, str, str, str]]) -> str:
-    body = "".join(
-        f"<item><title>{html.escape(t)}</title><link>{link}</link><guid>{guid}</guid>"
-        f"<pubDate>Sat, 04 Oct 2025 17:58:00 +0300</pubDate><description>{html.escape(d)}</description></item>"
-        for guid, t, link, d in items
-    )
-    return f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>عنب بلدي</title>{body}</channel></rss>'
-
-
-def seed_item() -> tuple[str, str, str, str]:
+def seed_item() -> Item:
     lines = [line.strip() for line in SEED.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return ("seed-1", lines[1], SEED_URL, "\n".join(lines[3:]))
+    return Item(SEED_URL, lines[1], "\n".join(lines[3:]), guid="seed-1")
 
 
-DECOY = ("decoy-1", "ارتفاع أسعار الخبز في حلب", "https://example.org/bread", "قال أحد الأفران إن السعر ارتفع.")
+DECOY = Item("https://example.org/bread", "ارتفاع أسعار الخبز في حلب", "قال أحد الأفران إن السعر ارتفع.")
 
 
 def write_config(tmp_path: Path, feed_url: str, api_url: str) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import html
 import os
 import random
 import signal
@@ -12,18 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+from tests.builders import Item, rss
+
 ROOT = Path(__file__).resolve().parent.parent
 CHATS = (5001, 5002)
 KILLS = 20
-
-
-def rss(items: list[tuple[str, str]]) -> str:
-    body = "".join(
-        f"<item><title>{html.escape(title)}</title><link>{link}</link><guid>{link}</guid>"
-        f"<description>{html.escape(title)}</description></item>"
-        for link, title in items
-    )
-    return f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>{body}</channel></rss>'
 
 
 def start(config: Path, token: str, log: Path) -> subprocess.Popen:
@@ -47,7 +39,7 @@ ALL_LINKS = [f"https://news.example.org/{feed}/{n}" for feed in ("a", "b", "c") 
 
 def test_sigkill_loses_nothing(tmp_path, feed_server, telegram_api):
     rng = random.Random(20261129)
-    feeds: dict[str, list[tuple[str, str]]] = {"a": [], "b": [], "c": []}
+    feeds: dict[str, list[Item]] = {"a": [], "b": [], "c": []}
     for name in feeds:
         feed_server.set(f"/{name}.xml", rss([]))
     config = tmp_path / "config.toml"
@@ -89,7 +81,7 @@ allowed_chats = {list(CHATS)}
                 continue
             link = f"https://news.example.org/{name}/{n}"
             counter += 1
-            feeds[name].append((link, f"لافروف يلتقي الشيباني في الجولة رقم {counter}"))
+            feeds[name].append(Item(link, f"لافروف يلتقي الشيباني في الجولة رقم {counter}"))
             feed_server.set(f"/{name}.xml", rss(feeds[name]))
             expected.add(link)
         proc = start(config, telegram_api.token, log)

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import html
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from tests.builders import Item, rss, wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def rss(items: list[tuple[str, str]]) -> str:
-    body = "".join(f"<item><title>{html.escape(t)}</title><link>{link}</link><guid>{link}</guid></item>"
-                   for link, t in items)
-    return f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>{body}</channel></rss>'
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 CONFIG = """
@@ -72,20 +57,20 @@ def test_edits_apply_live_and_bad_edits_keep_last_good(tmp_path, feed_server):
         broken.write_text(good_officials + "\nthresold = 80\n", encoding="utf-8")
         assert wait_for(lambda: "reload rejected" in text(), 10), text()
         assert f"{broken}:" in text() and "thresold" in text()
-        feed_server.set("/one.xml", rss([("https://x.example/1", "لافروف يصل إلى دمشق")]))
+        feed_server.set("/one.xml", rss([Item("https://x.example/1", "لافروف يصل إلى دمشق")]))
         assert wait_for(lambda: "https://x.example/1" in text(), 10), text()
 
         # 2. A good edit: a new watchlist is used at once.
         broken.write_text(good_officials, encoding="utf-8")
         (tmp_path / "watchlists" / "economy.toml").write_text(NEW_WATCHLIST, encoding="utf-8")
         assert wait_for(lambda: "reload applied" in text(), 10), text()
-        feed_server.set("/one.xml", rss([("https://x.example/1", "لافروف يصل إلى دمشق"),
-                                         ("https://x.example/2", "الوزير نضال الشعار يبحث الاستثمار")]))
+        feed_server.set("/one.xml", rss([Item("https://x.example/1", "لافروف يصل إلى دمشق"),
+                                         Item("https://x.example/2", "الوزير نضال الشعار يبحث الاستثمار")]))
         assert wait_for(lambda: "https://x.example/2" in text(), 10), text()
 
         # 3. A feed added in config.toml gets a job without a restart.
-        config.write_text(CONFIG.format(one=feed_server.url("/one.xml"))
-                          + f'[[feeds]]\nname = "two"\nurl = "{feed_server.url("/two.xml")}"\n', encoding="utf-8")
+        two = f'[[feeds]]\nname = "two"\nurl = "{feed_server.url("/two.xml")}"\n'
+        config.write_text(CONFIG.format(one=feed_server.url("/one.xml")) + two, encoding="utf-8")
         assert wait_for(lambda: feed_server.hits("/two.xml") >= 1, 10), text()
 
         # 4. SIGHUP reloads too.
