@@ -1,0 +1,205 @@
+"""Parse one fetched feed body into plain-text Articles with stable uids (feedparser underneath).
+
+Knows nothing about HTTP, storage, matching or Telegram; never raises: a broken feed is ParsedFeed.problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+import feedparser
+
+from bot.feeddates import entry_published
+from bot.htmltext import clean_text, html_to_text
+from bot.models import Article, FetchResult, ParsedFeed
+from bot.urls import canonical_url, unwrap_redirect
+
+TITLE_LIMIT = 1_000
+SUMMARY_LIMIT = 20_000
+AUTHOR_LIMIT = 1_000  # feedparser's author-email regex is quadratic: blank longer author fields first
+LATIN = frozenset({"iso-8859-1", "latin-1", "latin1", "l1", "windows-1252", "cp1252", "us-ascii", "ascii"})
+
+CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
+XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]{0,200}?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
+HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.I | re.S)
+AUTHOR_OPEN = re.compile(
+    rb"<((?:[A-Za-z_][\w.-]*:)?(?:author|creator|managingEditor|webMaster|publisher|contributor|name|email))"
+    rb"(?:\s[^<>]{0,500})?>",
+    re.IGNORECASE,
+)
+CHARREF = re.compile(rb"&#(?:[xX]0*([0-9A-Fa-f]+)|0*([0-9]+));")
+BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+
+
+def parse_feed(result: FetchResult, *, now: Callable[[], datetime] | None = None) -> ParsedFeed:
+    """Articles of one fetched feed. A feed's own brokenness comes back as `problem`, never as an exception.
+
+    `now` (a clock, UTC) bounds publication dates: later than a day ahead → None, slightly ahead → now.
+    """
+    if not result.body or not result.body.strip():
+        return ParsedFeed((), problem="empty body")
+    body, headers, encoding = prepare(result)
+    try:
+        d = feedparser.parse(io.BytesIO(body), response_headers=headers,
+                             sanitize_html=False, resolve_relative_uris=False)
+        articles = tuple(_articles(d.get("entries") or [], result, (now or _utcnow)()))
+    except Exception as exc:  # feedparser raises on some malformed input (libraries.md §2.3)
+        return ParsedFeed((), problem=f"parse error: {_describe(exc)}", encoding=encoding)
+    encoding = encoding or d.get("encoding") or None
+    if not articles and not d.get("version"):
+        kind = "an html page" if _looks_html(result, body) else "unrecognised content"
+        return ParsedFeed((), problem=f"not a feed ({kind})", encoding=encoding)
+    exc = d.get("bozo_exception") if d.get("bozo") else None
+    problem = _describe(exc) if exc is not None else None
+    if problem and not articles:
+        harmless = isinstance(exc, (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType))
+        problem = None if harmless else f"malformed feed: {problem}"
+    return ParsedFeed(articles, problem=problem, encoding=encoding)
+
+
+def prepare(result: FetchResult) -> tuple[bytes, dict[str, str], str | None]:
+    """The body and lower-cased headers feedparser should see; the encoding we decided on, if we did.
+
+    Undeclared non-UTF-8 bytes (or bytes a server labelled Latin-1 by default) are read as windows-1256:
+    feedparser alone would silently give windows-1252 mojibake for Arabic (libraries.md §2.2).
+    """
+    body = _fix_charrefs(_blank_long_authors(result.body or b""))
+    content_type = result.content_type or ""
+    headers = {"content-location": result.final_url or result.feed.url}
+    header_charset = (m.group(1).lower() if (m := CHARSET.search(content_type)) else None)
+    declared = (m.group(1).decode("ascii").lower() if (m := XML_ENCODING.match(body)) else None)
+    media = content_type.split(";")[0].strip().lower() or "application/xml"
+    encoding = None
+    if header_charset in LATIN and declared and declared not in LATIN:
+        content_type = media  # a server default must not override the document's own declaration
+    elif _undeclared_arabic(body, header_charset, declared):
+        body = body.decode("cp1256", errors="replace").encode("utf-8")
+        content_type, encoding = f"{media}; charset=utf-8", "windows-1256"
+    headers["content-type"] = content_type or media  # no header at all would make feedparser guess Latin-1
+    return body, headers, encoding
+
+
+def _articles(entries: list, result: FetchResult, now: datetime):
+    feed, seen = result.feed, set()
+    for entry in entries:
+        article = _article(entry, feed.id, feed.name, now)
+        if article is not None and article.uid not in seen:
+            seen.add(article.uid)
+            yield article
+
+
+def _article(entry: Mapping, feed_id: str, feed_name: str, now: datetime) -> Article | None:
+    title = html_to_text(entry.get("title"), TITLE_LIMIT)
+    summary = html_to_text(_summary_html(entry), SUMMARY_LIMIT)
+    link = unwrap_redirect(clean_text(_link(entry), 4_000))
+    guid = clean_text(str(entry.get("id") or ""), 2_000) or None
+    if not (title or summary or link or guid):
+        return None
+    uid = article_uid(feed_id, guid, link, title, summary)
+    return Article(uid=uid, feed_id=feed_id, feed_name=feed_name, url=link, title=title, summary=summary,
+                   published=entry_published(entry, now), guid=guid)
+
+
+def article_uid(feed_id: str, guid: str | None, link: str, title: str, summary: str) -> str:
+    """sha256 of the guid, else the canonical link, else the normalised title+summary.
+
+    A guid that is not a URL ("12345") is only unique within its feed, so it is scoped by the feed id.
+    """
+    if guid:
+        key = f"guid\0{guid}" if "://" in guid else f"guid\0{feed_id}\0{guid}"
+    elif link:
+        key = f"url\0{canonical_url(link)}"
+    else:
+        key = f"text\0{title.casefold()}\0{summary.casefold()}"
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _summary_html(entry: Mapping) -> str:
+    summary = entry.get("summary") or ""
+    for content in entry.get("content") or ():
+        value = content.get("value") or ""
+        if len(value) > len(summary):
+            summary = value
+    return summary
+
+
+def _link(entry: Mapping) -> str:
+    link = entry.get("link") or ""
+    if not link:
+        for candidate in entry.get("links") or ():
+            if candidate.get("href") and candidate.get("rel", "alternate") == "alternate":
+                return candidate["href"]
+    return link
+
+
+def _blank_long_authors(body: bytes) -> bytes:
+    """Empty author-like elements longer than AUTHOR_LIMIT bytes (a 16 kB <author> costs seconds)."""
+    if len(body) < AUTHOR_LIMIT:
+        return body
+    out, pos, unclosed = [], 0, set()
+    for match in AUTHOR_OPEN.finditer(body):
+        tag = match.group(1)
+        if match.start() < pos or tag in unclosed:
+            continue
+        end = body.find(b"</" + tag, match.end())
+        if end < 0:
+            unclosed.add(tag)
+        elif end - match.end() > AUTHOR_LIMIT:
+            out += [body[pos:match.end()]]
+            pos = end
+    return b"".join([*out, body[pos:]]) if out else body
+
+
+def _fix_charrefs(body: bytes) -> bytes:
+    """Character references outside XML's range (&#xD800; &#x110000; …) make feedparser raise: → U+FFFD."""
+    if b"&#" not in body:
+        return body
+
+    def fix(match: re.Match) -> bytes:
+        hex_digits, digits = match.groups()
+        if len(hex_digits or digits or b"") > 8:
+            return b"&#xFFFD;"
+        code = int(hex_digits, 16) if hex_digits else int(digits or b"0")
+        valid = code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD \
+            or 0x10000 <= code <= 0x10FFFF
+        return match.group(0) if valid else b"&#xFFFD;"
+
+    return CHARREF.sub(fix, body)
+
+
+def _undeclared_arabic(body: bytes, header_charset: str | None, declared: str | None) -> bool:
+    if declared or body.startswith(BOMS) or (header_charset is not None and header_charset not in LATIN):
+        return False
+    return not _is_utf8(body) and (header_charset is None or _mostly_arabic(body))
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _mostly_arabic(body: bytes) -> bool:
+    """Read as windows-1256, are most non-ASCII letters Arabic? (Latin-1 French stays French in cp1256.)"""
+    text = body[:65_536].decode("cp1256", errors="replace")
+    letters = [c for c in text if ord(c) > 127 and c.isalpha()]
+    return bool(letters) and sum("\u0600" <= c <= "\u06ff" for c in letters) * 2 >= len(letters)
+
+
+def _looks_html(result: FetchResult, body: bytes) -> bool:
+    return "html" in (result.content_type or "").lower().split(";")[0] or bool(HTML_START.match(body[:4096]))
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
