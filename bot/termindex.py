@@ -1,0 +1,139 @@
+"""The compiled index of watchlist words: exact lookup, deletion neighbourhood for fuzzy candidates, a memo.
+
+Owns which text word can stand for which watchlist word and how well; knows nothing about entries' rules.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
+
+from bot.tokens import alternatives, core_length, skeleton
+
+MIN_FUZZY_CORE = 5  # a watchlist word needs this many letters (not counting ال) to be matched fuzzily
+MIN_FUZZY_WORD = 4  # text words shorter than this are only ever compared exactly
+CLASS_SWAP_COST = 2  # score points a letter-class swap (غ/ج/ق/ك, ف/ڤ, ب/پ) costs
+MEMO_LIMIT = 200_000  # distinct text words remembered before the memo starts again
+
+
+class Hit(NamedTuple):
+    term_token: str  # the watchlist word this text word stands for
+    clitic: str  # proclitic taken off the text word ("" for none)
+    score: float  # 100 for exact, else the fuzzy score
+    fuzzy: bool
+
+
+def fuzzy_score(term_token: str, word: str) -> float:
+    """rapidfuzz ratio on letter-class skeletons, minus a small cost per class swap; 100 only when equal."""
+    if term_token == word:
+        return 100.0
+    a, b = skeleton(term_token), skeleton(word)
+    score = fuzz.ratio(a, b)
+    swaps = Levenshtein.distance(term_token, word) - Levenshtein.distance(a, b)
+    return round(min(score - CLASS_SWAP_COST * max(swaps, 0), 99.0), 1)
+
+
+def _deletes(word: str, depth: int) -> set[str]:
+    out, frontier = {word}, {word}
+    for _ in range(depth):
+        frontier = {w[:i] + w[i + 1:] for w in frontier for i in range(len(w))}
+        out |= frontier
+    return out
+
+
+def _max_deletes(length: int, threshold: int) -> int:
+    """Most deletions that can still reach `threshold` on the ratio scale (at most 2)."""
+    t = threshold / 100
+    if t >= 1:
+        return 0
+    return min(2, int(2 * length * (1 - t) / (2 - t) + 1e-9))
+
+
+class TermIndex:
+    """Built once from every phrase's words; `hits(word)` answers what a text word may stand for."""
+
+    def __init__(self, words: Iterable[tuple[str, int]], anchors: Iterable[str]):
+        self.thresholds: dict[str, int] = {}
+        for word, threshold in words:  # a word shared by phrases keeps the lowest (most lenient) threshold
+            self.thresholds[word] = min(threshold, self.thresholds.get(word, 101))
+        self.anchors = frozenset(anchors)
+        neighbours: dict[str, list[str]] = {}
+        for word, threshold in self.thresholds.items():
+            if core_length(word) < MIN_FUZZY_CORE or threshold >= 100 or any(c.isdigit() for c in word):
+                continue
+            skel = skeleton(word)
+            for key in _deletes(skel, max(1, _max_deletes(len(skel), threshold))):
+                neighbours.setdefault(key, []).append(word)
+        self.neighbours: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in neighbours.items()}
+        self._lock = threading.Lock()
+        self._memo: dict[str, tuple[Hit, ...]] = {}
+        self._seen: set[str] = set()  # every word in the memo
+        self._gate: set[str] = set()  # words that stand for an anchor word: the article needs a closer look
+        self._generation = 0  # bumped whenever the memo starts again
+
+    # ------------------------------------------------------------ per word
+
+    def compute(self, word: str) -> tuple[Hit, ...]:
+        """Every watchlist word this text word may stand for (best per watchlist word), uncached."""
+        best: dict[str, Hit] = {}
+        for alt in alternatives(word):
+            stem = alt.stem
+            if stem in self.thresholds:
+                self._keep(best, Hit(stem, alt.clitic, 100.0, False))
+            if len(stem) < MIN_FUZZY_WORD or not self.neighbours or any(c.isdigit() for c in stem):
+                continue
+            skel = skeleton(stem)
+            keys = _deletes(skel, 2 if len(skel) >= 7 else 1)
+            for key in keys & self.neighbours.keys():
+                for term_token in self.neighbours[key]:
+                    if term_token == stem:
+                        continue
+                    score = fuzzy_score(term_token, stem)
+                    if score >= self.thresholds[term_token]:
+                        self._keep(best, Hit(term_token, alt.clitic, score, True))
+        return tuple(best.values())
+
+    @staticmethod
+    def _keep(best: dict[str, Hit], hit: Hit) -> None:
+        old = best.get(hit.term_token)
+        if old is None or (hit.score, -len(hit.clitic)) > (old.score, -len(old.clitic)):
+            best[hit.term_token] = hit
+
+    def hits(self, word: str) -> tuple[Hit, ...]:
+        found = self._memo.get(word)
+        if found is None:
+            self.remember([word])
+            found = self._memo.get(word) or self.compute(word)
+        return found
+
+    def remember(self, words: Iterable[str]) -> None:
+        """Work out and memoise words not seen before (the memo is only a cache: results never change)."""
+        with self._lock:
+            if len(self._seen) > MEMO_LIMIT:
+                self._memo, self._seen, self._gate = {}, set(), set()
+                self._generation += 1
+            for word in words:
+                if word in self._seen:
+                    continue
+                found = self.compute(word)
+                if found:
+                    self._memo[word] = found
+                    if any(h.term_token in self.anchors for h in found):
+                        self._gate.add(word)
+                else:
+                    self._memo[word] = ()
+                self._seen.add(word)
+
+    def gate(self, words: set[str]) -> set[str]:
+        """Which of these text words stand for an anchor word (fast: set operations, new words only)."""
+        while True:
+            generation = self._generation
+            new = words - self._seen
+            if new:
+                self.remember(new)
+            if generation == self._generation:
+                return words & self._gate
