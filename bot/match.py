@@ -15,7 +15,7 @@ from bot.phrases import FieldWords, Occurrence, Phrase, find
 from bot.termindex import TermIndex, fuzzy_score
 from bot.tokens import alternatives, canonical, words
 
-NEAR_MISS_FLOOR = 60.0  # explain() reports fuzzy near misses scoring at least this
+NEAR_MISS_FLOOR = 75.0  # explain() reports fuzzy near misses scoring at least this
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,26 +185,37 @@ class Matcher:
                      score=float(o.score), rules=o.rules)
 
     def _fuzzy_near_misses(self, views: dict[str, FieldWords], matched: set[tuple[str, str]]) -> list[dict]:
-        """Per entry that did not match: its best-scoring word in the text below the threshold."""
+        """Per entry that did not match: its best term by mean word score, when under the threshold."""
         best: dict[int, dict] = {}
         for field, view in views.items():
-            stems = [(token, alt.stem) for token in view.tokens for alt in alternatives(token.text)]
+            stems = [[alt.stem for alt in alternatives(token.text)] for token in view.tokens]
             for number, c in enumerate(self._entries):
                 if (c.watchlist, c.entry.id) in matched:
                     continue
                 for p in c.terms:
-                    for w in p.words:
-                        for token, stem in stems:
-                            score = fuzzy_score(w, stem) if len(w) > 3 else (100.0 if w == stem else 0.0)
-                            if not NEAR_MISS_FLOOR <= score < c.threshold:
-                                continue
-                            if number in best and score <= best[number]["score"]:
-                                continue
-                            start, end = view.norm.span(view.original, token.start, token.end)
-                            best[number] = {"kind": "fuzzy", **_who(c), "field": field, "term": p.text,
-                                            "word": w, "text": view.original[start:end], "score": score,
-                                            "threshold": c.threshold}
+                    found = [_best_token(w, stems) for w in p.words]
+                    score = round(sum(s for s, _ in found) / len(found), 1)
+                    if not NEAR_MISS_FLOOR <= score < c.threshold:
+                        continue
+                    if number in best and score <= best[number]["score"]:
+                        continue
+                    positions = [pos for s, pos in found if s > 0]
+                    start, end = view.span(min(positions), max(positions))
+                    best[number] = {"kind": "fuzzy", **_who(c), "field": field, "term": p.text,
+                                    "text": view.original[start:end], "score": score,
+                                    "threshold": c.threshold}
         return [best[n] for n in sorted(best)]
+
+
+def _best_token(word: str, stems: list[list[str]]) -> tuple[float, int]:
+    """Best score of a watchlist word against any token (any clitic alternative), and where."""
+    best = (0.0, 0)
+    for pos, alts in enumerate(stems):
+        for stem in alts:
+            score = fuzzy_score(word, stem) if len(word) > 3 else (100.0 if word == stem else 0.0)
+            if score > best[0]:
+                best = (score, pos)
+    return best
 
 
 def _who(c: _Compiled) -> dict:
