@@ -1,0 +1,195 @@
+"""Every user-facing string, in Arabic (the default) and English, plus numerals and relative-time phrases.
+
+Owns wording only: knows nothing of Telegram, HTML or the store. Placeholders are filled by the caller.
+"""
+
+from __future__ import annotations
+
+LANGUAGES = ("ar", "en")
+
+AR_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+TEXTS: dict[str, dict[str, str]] = {
+    "ar": {
+        "source": "المصدر",
+        "open_article": "فتح الخبر",
+        "just_now": "الآن",
+        "start_ok": "✅ تم اشتراك هذه المحادثة في كل قوائم المتابعة ({count}).\n"
+                    "اختر القوائم عبر /watchlists، والمساعدة عبر /help.",
+        "start_none": "✅ تم تفعيل هذه المحادثة، لكن لا توجد قوائم متابعة بعد.",
+        "stop_ok": "🔕 أُلغي اشتراك هذه المحادثة في كل القوائم. أرسل /start للعودة.",
+        "help": "🤖 بوت تنبيهات الأخبار العربية\n\n"
+                "/start — الاشتراك في كل القوائم\n"
+                "/stop — إيقاف كل التنبيهات\n"
+                "/watchlists — عرض القوائم وتبديل الاشتراك\n"
+                "/subscribe &lt;المعرّف&gt; — الاشتراك في قائمة\n"
+                "/unsubscribe &lt;المعرّف&gt; — إلغاء الاشتراك في قائمة\n"
+                "/lang ar|en — لغة الرسائل\n"
+                "/mute &lt;مدة&gt; — كتم التنبيهات مؤقتًا (مثل 30m أو 2h أو 1d)\n"
+                "/unmute — إلغاء الكتم\n"
+                "/recent — آخر التنبيهات\n"
+                "/status — الحالة",
+        "watchlists_header": "📋 قوائم المتابعة (✅ مشترك، ⬜ غير مشترك). اضغط للتبديل:",
+        "watchlists_none": "لا توجد قوائم متابعة.",
+        "subscribe_usage": "الاستخدام: /subscribe &lt;المعرّف&gt;\nالقوائم: {ids}",
+        "unsubscribe_usage": "الاستخدام: /unsubscribe &lt;المعرّف&gt;\nالقوائم: {ids}",
+        "unknown_watchlist": "لا توجد قائمة بالمعرّف «{id}». القوائم: {ids}",
+        "subscribed": "✅ اشتركت في: {title}",
+        "unsubscribed": "☑️ أُلغي الاشتراك في: {title}",
+        "lang_usage": "الاستخدام: /lang ar أو /lang en",
+        "lang_set": "تم ضبط اللغة: العربية.",
+        "refused": "عذرًا، هذه المحادثة غير مصرّح لها باستخدام هذا البوت.\n"
+                   "معرّف المحادثة: <code>{chat_id}</code>\nأرسل هذا المعرّف إلى مشرف البوت ليضيفها.",
+        "refused_short": "غير مصرّح",
+        "status_user": "📊 الحالة: {state}\nاشتراكاتك: {subs}",
+        "status_active": "مفعّلة",
+        "status_inactive": "متوقفة (أرسل /start)",
+        "status_muted": "مكتومة حتى {until}",
+        "status_none": "لا شيء",
+        "status_admin": "📊 الخلاصات ({count}):\n{feeds}\n\n"
+                        "📤 الطابور: بانتظار الإرسال {pending}، أُرسل {sent}، فشل {failed}",
+        "feed_ok": "✅ {feed} — آخر نجاح {when}",
+        "feed_failing": "⚠️ {feed} — {errors} أخطاء متتالية: {error}",
+        "feed_never": "⏳ {feed} — لم يُجلب بعد",
+        "toggled_on": "✅ تم الاشتراك: {title}",
+        "toggled_off": "☑️ أُلغي الاشتراك: {title}",
+        "mute_usage": "الاستخدام: /mute &lt;مدة&gt; مثل 30m أو 2h أو 1d (حتى 30 يومًا)",
+        "muted": "🔇 كُتمت التنبيهات حتى {until}.",
+        "unmuted": "🔔 عادت التنبيهات.",
+        "recent_none": "لا تنبيهات حديثة.",
+        "recent_header": "🕘 آخر التنبيهات:",
+        "approval_request": "🔐 طلب وصول من محادثة غير معروفة:\n{who}\nمعرّف المحادثة: <code>{chat_id}</code>",
+        "approve": "✅ قبول",
+        "deny": "⛔ رفض",
+        "approval_pending": "طلب الوصول أُرسل إلى المشرفين. معرّف المحادثة: <code>{chat_id}</code>",
+        "approved": "✅ قُبلت المحادثة {chat_id}.",
+        "denied": "⛔ رُفضت المحادثة {chat_id}.",
+        "you_are_approved": "✅ وافق المشرف على وصولك. أرسل /start للاشتراك.",
+        "revoke_usage": "الاستخدام: /revoke &lt;معرّف المحادثة&gt;",
+        "revoked": "تم سحب وصول المحادثة {chat_id}.",
+        "admins_only": "هذا الأمر للمشرفين فقط.",
+        "cmd_start": "الاشتراك في كل قوائم المتابعة",
+        "cmd_stop": "إيقاف كل التنبيهات",
+        "cmd_help": "المساعدة",
+        "cmd_watchlists": "القوائم وتبديل الاشتراك",
+        "cmd_subscribe": "الاشتراك في قائمة",
+        "cmd_unsubscribe": "إلغاء الاشتراك في قائمة",
+        "cmd_lang": "لغة الرسائل (ar أو en)",
+        "cmd_status": "الحالة",
+        "cmd_mute": "كتم التنبيهات مؤقتًا",
+        "cmd_unmute": "إلغاء الكتم",
+        "cmd_recent": "آخر التنبيهات",
+    },
+    "en": {
+        "source": "Source",
+        "open_article": "Open article",
+        "just_now": "just now",
+        "start_ok": "✅ This chat is subscribed to all watchlists ({count}).\n"
+                    "Pick watchlists with /watchlists; /help for help.",
+        "start_none": "✅ This chat is active, but there are no watchlists yet.",
+        "stop_ok": "🔕 This chat is unsubscribed from all watchlists. Send /start to come back.",
+        "help": "🤖 Arabic news alert bot\n\n"
+                "/start — subscribe to all watchlists\n"
+                "/stop — stop all alerts\n"
+                "/watchlists — list watchlists and toggle them\n"
+                "/subscribe &lt;id&gt; — subscribe to one watchlist\n"
+                "/unsubscribe &lt;id&gt; — unsubscribe from one watchlist\n"
+                "/lang ar|en — message language\n"
+                "/mute &lt;duration&gt; — pause alerts (e.g. 30m, 2h, 1d)\n"
+                "/unmute — resume alerts\n"
+                "/recent — latest alerts\n"
+                "/status — status",
+        "watchlists_header": "📋 Watchlists (✅ subscribed, ⬜ not subscribed). Tap to toggle:",
+        "watchlists_none": "There are no watchlists.",
+        "subscribe_usage": "Usage: /subscribe &lt;id&gt;\nWatchlists: {ids}",
+        "unsubscribe_usage": "Usage: /unsubscribe &lt;id&gt;\nWatchlists: {ids}",
+        "unknown_watchlist": "No watchlist with id “{id}”. Watchlists: {ids}",
+        "subscribed": "✅ Subscribed to: {title}",
+        "unsubscribed": "☑️ Unsubscribed from: {title}",
+        "lang_usage": "Usage: /lang ar or /lang en",
+        "lang_set": "Language set: English.",
+        "refused": "Sorry, this chat is not allowed to use this bot.\n"
+                   "Chat id: <code>{chat_id}</code>\nSend this id to the bot's admin to be added.",
+        "refused_short": "Not allowed",
+        "status_user": "📊 Status: {state}\nYour watchlists: {subs}",
+        "status_active": "active",
+        "status_inactive": "stopped (send /start)",
+        "status_muted": "muted until {until}",
+        "status_none": "none",
+        "status_admin": "📊 Feeds ({count}):\n{feeds}\n\n📤 Queue: pending {pending}, sent {sent}, failed {failed}",
+        "feed_ok": "✅ {feed} — last success {when}",
+        "feed_failing": "⚠️ {feed} — {errors} errors in a row: {error}",
+        "feed_never": "⏳ {feed} — not fetched yet",
+        "toggled_on": "✅ Subscribed: {title}",
+        "toggled_off": "☑️ Unsubscribed: {title}",
+        "mute_usage": "Usage: /mute &lt;duration&gt; e.g. 30m, 2h or 1d (up to 30 days)",
+        "muted": "🔇 Alerts muted until {until}.",
+        "unmuted": "🔔 Alerts resumed.",
+        "recent_none": "No recent alerts.",
+        "recent_header": "🕘 Latest alerts:",
+        "approval_request": "🔐 Access request from an unknown chat:\n{who}\nChat id: <code>{chat_id}</code>",
+        "approve": "✅ Approve",
+        "deny": "⛔ Deny",
+        "approval_pending": "Your access request was sent to the admins. Chat id: <code>{chat_id}</code>",
+        "approved": "✅ Chat {chat_id} approved.",
+        "denied": "⛔ Chat {chat_id} denied.",
+        "you_are_approved": "✅ An admin approved this chat. Send /start to subscribe.",
+        "revoke_usage": "Usage: /revoke &lt;chat id&gt;",
+        "revoked": "Access revoked for chat {chat_id}.",
+        "admins_only": "This command is for admins only.",
+        "cmd_start": "Subscribe to all watchlists",
+        "cmd_stop": "Stop all alerts",
+        "cmd_help": "Help",
+        "cmd_watchlists": "Watchlists and toggles",
+        "cmd_subscribe": "Subscribe to a watchlist",
+        "cmd_unsubscribe": "Unsubscribe from a watchlist",
+        "cmd_lang": "Message language (ar or en)",
+        "cmd_status": "Status",
+        "cmd_mute": "Pause alerts for a while",
+        "cmd_unmute": "Resume alerts",
+        "cmd_recent": "Latest alerts",
+    },
+}
+
+# (one, two, few 3–10, many 11+) for Arabic; (one, other) for English
+UNITS: dict[str, dict[str, tuple[str, ...]]] = {
+    "ar": {"minute": ("دقيقة", "دقيقتين", "دقائق", "دقيقة"), "hour": ("ساعة", "ساعتين", "ساعات", "ساعة"),
+           "day": ("يوم", "يومين", "أيام", "يومًا")},
+    "en": {"minute": ("min", "min"), "hour": ("h", "h"), "day": ("day", "days")},
+}
+
+
+def lang(language: str | None) -> str:
+    """A supported language code; anything else falls back to Arabic."""
+    return language if language in LANGUAGES else "ar"
+
+
+def text(language: str | None, key: str, **values: object) -> str:
+    template = TEXTS[lang(language)][key]
+    return template.format(**values) if values else template
+
+
+def number(language: str | None, n: int) -> str:
+    return str(n).translate(AR_DIGITS) if lang(language) == "ar" else str(n)
+
+
+def ago(language: str | None, seconds: float) -> str:
+    """'قبل ٥ دقائق' / '5 min ago'; 'الآن' / 'just now' under a minute or in the future."""
+    language = lang(language)
+    if seconds < 60:
+        return text(language, "just_now")
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        unit, n = "minute", minutes
+    elif minutes < 24 * 60:
+        unit, n = "hour", minutes // 60
+    else:
+        unit, n = "day", minutes // (24 * 60)
+    forms = UNITS[language][unit]
+    if language == "en":
+        return f"{n} {forms[0] if n == 1 else forms[1]} ago"
+    if n == 1:
+        return f"قبل {forms[0]}"
+    if n == 2:
+        return f"قبل {forms[1]}"
+    return f"قبل {number(language, n)} {forms[2] if n <= 10 else forms[3]}"
