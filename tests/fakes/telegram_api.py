@@ -218,6 +218,7 @@ class FakeTelegram:
         self._message_ids: dict[int, itertools.count] = {}
         self._messages: dict[tuple[int, int], dict] = {}
         self._failures: list[dict] = []
+        self._slow: list[dict] = []
         self._blocked: set[int] = set()
         self._admins: dict[int, set[int]] = {}
         self._times: dict[int, deque[float]] = {}
@@ -285,6 +286,12 @@ class FakeTelegram:
             self._failures.append({"method": method.lower(), "status": status, "description": description,
                                    "retry_after": retry_after, "chat_id": chat_id, "times": times})
 
+    def slow_next(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Answer the next `times` calls of `method` only after `seconds` (still processing them: a read
+        timeout on the client does not mean the message was not delivered)."""
+        with self._cond:
+            self._slow.append({"method": method.lower(), "seconds": seconds, "times": times})
+
     def block(self, chat_id: int) -> None:
         with self._cond:
             self._blocked.add(chat_id)
@@ -346,8 +353,18 @@ class FakeTelegram:
         if "chat_id" in params:
             with contextlib.suppress(ValueError):
                 params["chat_id"] = int(params["chat_id"])
+        delay = 0.0
         with self._cond:
             self.calls.append((method, dict(params)))
+            for slow in self._slow:
+                if slow["method"] == method.lower():
+                    delay = slow["seconds"]
+                    slow["times"] -= 1
+                    if slow["times"] <= 0:
+                        self._slow.remove(slow)
+                    break
+        if delay:
+            time.sleep(delay)
         handler = getattr(self, "_api_" + method.lower(), None)
         if handler is None:
             return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
