@@ -11,12 +11,15 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PTB_TIMEDELTA=1
 
-# Dependencies first, so that editing bot/ does not reinstall them.
+# Dependencies first, against a placeholder package, so that editing bot/ does not reinstall them.
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY bot ./bot
-RUN python -m venv /opt/venv \
+RUN mkdir bot && touch bot/__init__.py \
+ && python -m venv /opt/venv \
  && /opt/venv/bin/pip install . \
+ && rm -rf bot build
+COPY bot ./bot
+RUN /opt/venv/bin/pip install --no-deps --force-reinstall . \
  && rm -rf /src
 
 # Bundled defaults: the image runs as-is; mounting a folder on /config replaces them.
