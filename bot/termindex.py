@@ -15,8 +15,10 @@ from rapidfuzz.distance import Levenshtein
 from bot.tokens import alternatives, core_length, skeleton
 
 MIN_FUZZY_CORE = 5  # a watchlist word needs this many letters (not counting ال) to be matched fuzzily
+SHORT = 3  # watchlist words this short never match through a stripped article (حمص ≠ الحمص)
 MIN_FUZZY_WORD = 4  # text words shorter than this are only ever compared exactly
 CLASS_SWAP_COST = 2  # score points a letter-class swap (غ/ج/ق/ك, ف/ڤ, ب/پ) costs
+SUFFIXES = frozenset({"ي", "ه", "ا", "ان", "ين", "ون", "ات", "ها", "هم", "يه", "يون", "يين", "وي", "ية"})
 MEMO_LIMIT = 200_000  # distinct text words remembered before the memo starts again
 
 
@@ -35,6 +37,11 @@ def fuzzy_score(term_token: str, word: str) -> float:
     score = fuzz.ratio(a, b)
     swaps = Levenshtein.distance(term_token, word) - Levenshtein.distance(a, b)
     return round(min(score - CLASS_SWAP_COST * max(swaps, 0), 99.0), 1)
+
+
+def _affixed(term_token: str, stem: str) -> bool:
+    """The watchlist word cut short (ماكرو) or with an Arabic suffix (ايراني, حوثيه) is another word."""
+    return term_token.startswith(stem) or (stem.startswith(term_token) and stem[len(term_token):] in SUFFIXES)
 
 
 def _deletes(word: str, depth: int) -> set[str]:
@@ -82,7 +89,7 @@ class TermIndex:
         best: dict[str, Hit] = {}
         for alt in alternatives(word):
             stem = alt.stem
-            if stem in self.thresholds:
+            if stem in self.thresholds and not (len(stem) <= SHORT and "ال" in alt.clitic):
                 self._keep(best, Hit(stem, alt.clitic, 100.0, False))
             if len(stem) < MIN_FUZZY_WORD or not self.neighbours or any(c.isdigit() for c in stem):
                 continue
@@ -90,7 +97,7 @@ class TermIndex:
             keys = _deletes(skel, 2 if len(skel) >= 7 else 1)
             for key in keys & self.neighbours.keys():
                 for term_token in self.neighbours[key]:
-                    if term_token == stem:
+                    if _affixed(term_token, stem):
                         continue
                     score = fuzzy_score(term_token, stem)
                     if score >= self.thresholds[term_token]:

@@ -17,7 +17,7 @@ SENTENCE_END = re.compile(r"[.!?؟؛;\n\r\u2029\u2028]")
 #: proclitics tried as alternatives (longest first); the remainder must keep at least MIN_STEM letters
 CLITICS = ("وبال", "وكال", "فبال", "فكال", "ولل", "فلل", "وال", "فال", "بال", "كال", "لل", "ال",
            "وب", "ول", "وك", "فب", "فل", "فك", "وس", "فس", "و", "ف", "ب", "ك", "ل", "س")
-MIN_STEM = 2
+MIN_STEM = 3
 _LL = ("لل", "ولل", "فلل")  # لل = ل + ال: "للشرع" is "for al-Sharaa", so the stem gets its ال back
 
 _DESIGNATOR = re.compile("^(" + "|".join(sorted(LETTER_NAMES, key=len, reverse=True)) + r")(\d+)$")
