@@ -13,7 +13,8 @@ from bot.match import compile_matcher
 from bot.models import Entry, Watchlist
 from tests.test_default_watchlists import default_watchlists
 
-CASES = tomllib.loads((Path(__file__).parent / "data" / "match_cases.toml").read_text(encoding="utf-8"))["cases"]
+CASES_FILE = Path(__file__).parent / "data" / "match_cases.toml"
+CASES = tomllib.loads(CASES_FILE.read_text(encoding="utf-8"))["cases"]
 DEFAULT = compile_matcher(default_watchlists())
 ENTRY_IDS = {e.id for w in default_watchlists() for e in w.entries}
 
@@ -124,8 +125,9 @@ def test_explain_is_json_and_names_near_misses():
 
 
 def test_explain_reports_exclusion_and_context():
-    explanation = DEFAULT.explain({"text": "قال الرئيس إن المجلس يناقش مشروع قانون الشرع. وفي خبر آخر من المدينة نفسها عن المطر والطرقات "
-                                    "والمدارس والأسواق والمزارع والأنهار والجسور قال الشرع كلمته."})
+    far = " ".join(["عن", "المطر", "والطرقات", "والمدارس", "والأسواق", "والمزارع", "والأنهار", "والجسور"] * 2)
+    text = f"قال الرئيس إن المجلس يناقش مشروع قانون الشرع. وفي خبر آخر {far} قال الشرع كلمته."
+    explanation = DEFAULT.explain({"text": text})
     kinds = [(n["kind"], n.get("vetoed_by")) for n in explanation["near_misses"] if n["entry"] == "sharaa"]
     assert ("exclude", "قانون الشرع") in kinds or ("exclude", "مشروع قانون") in kinds
     assert ("context", None) in kinds
