@@ -136,7 +136,7 @@ async def _fetch_all(urls: list[str], concurrency: int, extract: bool) -> float:
     async with httpx.AsyncClient() as client:
         started = time.perf_counter()
         if extract:
-            fetcher = PageFetcher(client, FulltextSettings(enabled=True, concurrency=concurrency))
+            fetcher = PageFetcher(client, FulltextSettings(enabled=True, concurrency=concurrency), allow_private=True)
             results = await fetcher.fetch_many(urls)
             assert all(r.text for r in results.values()), [r.error for r in results.values() if not r.text]
         else:

@@ -12,8 +12,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,12 +19,11 @@ import httpx
 
 from bot.extract import decode_html, extract_text
 from bot.models import FulltextSettings
+from bot.pagehttp import Download, download, is_private
 
 log = logging.getLogger(__name__)
 
 BACKOFF_CAP = 6 * 3600.0
-ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
-HTML_TYPES = ("html", "xml", "text/plain")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,37 +70,11 @@ def plain_canonical(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, ""))
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None when absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
 @dataclass(slots=True)
 class _Host:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     failures: int = 0
     not_before: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class _Download:
-    body: bytes | None = None
-    content_type: str | None = None
-    final_url: str | None = None
-    error: str | None = None
-    retry_after: float | None = None
-    host_failure: bool = False  # counts towards the host's backoff (timeouts, 5xx, 429, connection errors)
 
 
 class PageFetcher:
@@ -121,6 +92,7 @@ class PageFetcher:
         backoff_cap: float = BACKOFF_CAP,
         failure_ttl: float = 3600.0,
         rng: random.Random | None = None,
+        allow_private: bool = False,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -131,18 +103,37 @@ class PageFetcher:
         self.backoff_cap = backoff_cap
         self.failure_ttl = failure_ttl
         self.rng = rng or random.Random()
+        self.allow_private = allow_private  # loopback/private/link-local hosts are refused unless allowed
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
         self._hosts: dict[str, _Host] = {}
         self._failed: dict[str, tuple[str, float]] = {}  # canonical URL → (error, retry no sooner than)
         self._inflight: dict[str, asyncio.Task[PageText]] = {}
+        self._waiting: dict[str, int] = {}  # callers awaiting each in-flight fetch
 
     # ------------------------------------------------------------ public
 
-    async def fetch_many(self, urls: Sequence[str]) -> dict[str, PageText]:
-        """Every URL's PageText, fetched concurrently within the politeness limits; keys are the URLs given."""
+    async def fetch_many(self, urls: Sequence[str], *, budget: float | None = None) -> dict[str, PageText]:
+        """Every URL's PageText, fetched concurrently within the politeness limits; keys are the URLs given.
+
+        With `budget` (seconds), pages not done by then come back as error "budget" and their fetches stop.
+        """
         unique = list(dict.fromkeys(urls))
-        results = await asyncio.gather(*(self.fetch_text(url) for url in unique))
-        return dict(zip(unique, results, strict=True))
+        if not unique:
+            return {}
+        tasks = {url: asyncio.ensure_future(self.fetch_text(url)) for url in unique}
+        _done, pending = await asyncio.wait(tasks.values(), timeout=budget)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return {url: PageText(url, None, "budget") if task in pending else task.result()
+                for url, task in tasks.items()}
+
+    async def aclose(self) -> None:
+        """Stop every fetch still under way (at shutdown)."""
+        tasks = list(self._inflight.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def fetch_text(self, url: str) -> PageText:
         """One page's text, from the cache when it has been fetched before. Never raises."""
@@ -171,6 +162,8 @@ class PageFetcher:
         parts = urlsplit(url.strip())
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             return PageText(url, None, "bad url")
+        if not self.allow_private and is_private(parts.hostname):
+            return PageText(url, None, "private address")
         key = self.canonical(url)
         text = self.cache.get_page(key)
         if text is not None:
@@ -183,7 +176,17 @@ class PageFetcher:
             task = asyncio.ensure_future(self._fetch_fresh(url, key))
             self._inflight[key] = task
             task.add_done_callback(lambda _t, k=key: self._inflight.pop(k, None))
-        return replace(await asyncio.shield(task), url=url)
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            return replace(await asyncio.shield(task), url=url)
+        except asyncio.CancelledError:
+            if self._waiting[key] == 1:  # nobody else wants this page: stop fetching it
+                task.cancel()
+            raise
+        finally:
+            self._waiting[key] -= 1
+            if not self._waiting[key]:
+                del self._waiting[key]
 
     async def _fetch_fresh(self, url: str, key: str) -> PageText:
         host = self._hosts.setdefault(_host_key(url), _Host())
@@ -193,7 +196,7 @@ class PageFetcher:
             if self.clock() < host.not_before:  # the fetch before ours may have failed
                 return PageText(url, None, "host backoff")
             async with self._slots:
-                got = await self._download(url)
+                got = await download(self.client, url, self.settings, allow_private=self.allow_private)
             self._update_host(host, got)
         if got.error:
             return self._remember(key, PageText(url, None, got.error))
@@ -202,7 +205,7 @@ class PageFetcher:
         text = await asyncio.to_thread(extract_text, html, got.final_url or url)
         return self._remember(key, PageText(url, text, None if text else "no text"))
 
-    def _update_host(self, host: _Host, got: _Download) -> None:
+    def _update_host(self, host: _Host, got: Download) -> None:
         now = self.clock()
         if got.host_failure:
             host.failures += 1
@@ -222,42 +225,6 @@ class PageFetcher:
             if len(self._failed) > 10_000:
                 self._failed = {k: v for k, v in self._failed.items() if v[1] > now}
         return page
-
-    async def _download(self, url: str) -> _Download:
-        limit = self.settings.max_bytes
-        try:
-            async with asyncio.timeout(self.settings.timeout_seconds):  # the whole fetch, not each read
-                async with self.client.stream(
-                    "GET", url, headers={"Accept": ACCEPT}, follow_redirects=True,
-                    timeout=self.settings.timeout_seconds,
-                ) as resp:
-                    status = resp.status_code
-                    if status >= 400:
-                        retry = parse_retry_after(resp.headers.get("retry-after")) if status in (429, 503) else None
-                        return _Download(error=f"http {status}", retry_after=retry,
-                                         host_failure=status == 429 or status >= 500)
-                    ctype = resp.headers.get("content-type")
-                    if ctype and not any(t in ctype.lower() for t in HTML_TYPES):
-                        return _Download(error=f"not html: {ctype.split(';')[0].strip()}")
-                    declared = resp.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > limit:
-                        return _Download(error="too large")
-                    chunks: list[bytes] = []
-                    size = 0
-                    async for chunk in resp.aiter_bytes():
-                        size += len(chunk)
-                        if size > limit:
-                            return _Download(error="too large")
-                        chunks.append(chunk)
-                    return _Download(body=b"".join(chunks), content_type=ctype, final_url=str(resp.url))
-        except (TimeoutError, httpx.TimeoutException):
-            return _Download(error="timeout", host_failure=True)
-        except httpx.TooManyRedirects:
-            return _Download(error="too many redirects")
-        except httpx.HTTPError as exc:
-            return _Download(error=f"network: {exc.__class__.__name__}", host_failure=True)
-        except (httpx.InvalidURL, ValueError):
-            return _Download(error="bad url")
 
 
 def _host_key(url: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -15,8 +16,9 @@ import httpx
 import pytest
 
 from bot.extract import decode_html, extract_text
-from bot.fulltext import MemoryPageCache, PageFetcher, PageText, parse_retry_after, plain_canonical
+from bot.fulltext import MemoryPageCache, PageFetcher, PageText, plain_canonical
 from bot.models import FulltextSettings
+from bot.pagehttp import download, parse_retry_after
 
 PAGES = Path(__file__).parent / "data" / "pages"
 BODY_PHRASE = "وزير الخارجية أسعد الشيباني"
@@ -146,6 +148,7 @@ async def client():
 
 def fetcher(client: httpx.AsyncClient, **kw) -> PageFetcher:
     settings = kw.pop("settings", FulltextSettings(enabled=True, concurrency=4, timeout_seconds=2.0))
+    kw.setdefault("allow_private", True)  # every test server is on 127.0.0.1
     return PageFetcher(client, settings, **kw)
 
 
@@ -412,6 +415,48 @@ async def test_other_hosts_are_unaffected_by_one_hosts_backoff(client):
         results = await f.fetch_many([down, ok])
         assert results[down].error == "http 500" and results[ok].text
         assert f.host_backoff(down) > 0 and f.host_backoff(ok) == 0
+
+
+async def test_budget_stops_a_slow_batch(server, client):
+    urls = [server.set(f"/b/{i}", Reply(page("news_article.html"), delay=0.3)) for i in range(5)]
+    f = fetcher(client)
+    started = time.monotonic()
+    results = await f.fetch_many(urls, budget=0.5)
+    assert time.monotonic() - started < 0.9
+    assert results[urls[0]].text and BODY_PHRASE in results[urls[0]].text
+    assert [results[u].error for u in urls[2:]] == ["budget"] * 3
+    await asyncio.sleep(0.5)
+    assert sum(server.hits.values()) <= 2  # the fetches that missed the budget were stopped, not left running
+    assert not f._inflight
+    assert BODY_PHRASE in (await f.fetch_text(urls[4])).text  # a "budget" miss is not remembered as a failure
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x", "http://localhost/x", "http://[::1]/x",
+                                 "http://169.254.169.254/latest/meta-data", "http://10.0.0.7/a",
+                                 "http://192.168.1.1/", "http://printer.local/"])
+async def test_private_addresses_are_refused_by_default(client, url):
+    f = PageFetcher(client, FulltextSettings(enabled=True))
+    assert await f.fetch_text(url) == PageText(url, None, "private address")
+
+
+async def test_a_redirect_into_a_private_address_is_not_read(server, client):
+    target = server.set("/inside", Reply(page("news_article.html")))
+    start = server.set("/out", Reply(b"", status=302, headers=(("Location", target),)))
+    settings = FulltextSettings(enabled=True)
+    assert (await download(client, start, settings, allow_private=False)).error == "private address"
+    assert (await download(client, start, settings, allow_private=True)).body == page("news_article.html")
+
+
+async def test_aclose_stops_fetches_under_way(server, client):
+    url = server.set("/hang", Reply(b"", delay=1.5))
+    f = fetcher(client)
+    task = asyncio.ensure_future(f.fetch_text(url))
+    await asyncio.sleep(0.2)
+    started = time.monotonic()
+    await f.aclose()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 0.5
 
 
 def test_memory_cache_is_bounded():
