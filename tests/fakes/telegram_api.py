@@ -510,6 +510,27 @@ class FakeTelegram:
                                "plain": plain, "entities": entities})
             return message
 
+    def _api_editmessagereplymarkup(self, params: dict) -> dict:
+        with self._cond:
+            chat_id = self._require_chat(params)
+            message_id = int(params.get("message_id") or 0)
+            old = self._messages.get((chat_id, message_id))
+            if old is None:
+                raise ApiError(400, "Bad Request: message to edit not found")
+            markup = params.get("reply_markup")
+            if markup == old.get("reply_markup"):
+                raise ApiError(400, "Bad Request: message is not modified: specified new message content and "
+                                    "reply markup are exactly the same as a current content and reply markup "
+                                    "of the message")
+            message = {**old, "edit_date": int(time.time())}
+            message.pop("reply_markup", None)
+            if markup:
+                message["reply_markup"] = markup
+            self._messages[(chat_id, message_id)] = message
+            self.edits.append({"parse_mode": None, **params, "message_id": message_id, "plain": old["text"],
+                               "entities": old.get("entities", [])})
+            return message
+
     def _api_answercallbackquery(self, params: dict) -> bool:
         with self._cond:
             self.answers.append(dict(params))
