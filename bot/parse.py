@@ -21,6 +21,7 @@ from bot.urls import canonical_url, unwrap_redirect
 TITLE_LIMIT = 1_000
 SUMMARY_LIMIT = 20_000
 AUTHOR_LIMIT = 1_000  # feedparser's author-email regex is quadratic: blank longer author fields first
+UTF8 = frozenset({"utf-8", "utf8"})
 LATIN = frozenset({"iso-8859-1", "latin-1", "latin1", "l1", "windows-1252", "cp1252", "us-ascii", "ascii"})
 
 CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
@@ -64,8 +65,8 @@ def parse_feed(result: FetchResult, *, now: Callable[[], datetime] | None = None
 def prepare(result: FetchResult) -> tuple[bytes, dict[str, str], str | None]:
     """The body and lower-cased headers feedparser should see; the encoding we decided on, if we did.
 
-    Undeclared non-UTF-8 bytes (or bytes a server labelled Latin-1 by default) are read as windows-1256:
-    feedparser alone would silently give windows-1252 mojibake for Arabic (libraries.md §2.2).
+    Undeclared non-UTF-8 bytes (or Arabic bytes labelled Latin-1 or UTF-8 by a careless default) are read
+    as windows-1256: feedparser alone would silently give windows-1252 mojibake (libraries.md §2.2).
     """
     body = _fix_charrefs(_blank_long_authors(result.body or b""))
     content_type = result.content_type or ""
@@ -74,11 +75,12 @@ def prepare(result: FetchResult) -> tuple[bytes, dict[str, str], str | None]:
     declared = (m.group(1).decode("ascii").lower() if (m := XML_ENCODING.match(body)) else None)
     media = content_type.split(";")[0].strip().lower() or "application/xml"
     encoding = None
-    if header_charset in LATIN and declared and declared not in LATIN:
+    repair = _repair(body, header_charset, declared)
+    if repair:
+        body = body.decode(repair, errors="replace").encode("utf-8")
+        content_type, encoding = f"{media}; charset=utf-8", repair
+    elif header_charset in LATIN and declared and declared not in LATIN:
         content_type = media  # a server default must not override the document's own declaration
-    elif _undeclared_arabic(body, header_charset, declared):
-        body = body.decode("cp1256", errors="replace").encode("utf-8")
-        content_type, encoding = f"{media}; charset=utf-8", "windows-1256"
     headers["content-type"] = content_type or media  # no header at all would make feedparser guess Latin-1
     return body, headers, encoding
 
@@ -171,10 +173,26 @@ def _fix_charrefs(body: bytes) -> bytes:
     return CHARREF.sub(fix, body)
 
 
-def _undeclared_arabic(body: bytes, header_charset: str | None, declared: str | None) -> bool:
-    if declared or body.startswith(BOMS) or (header_charset is not None and header_charset not in LATIN):
-        return False
-    return not _is_utf8(body) and (header_charset is None or _mostly_arabic(body))
+def _repair(body: bytes, header_charset: str | None, declared: str | None) -> str | None:
+    """How to re-read bytes that are not UTF-8 and declare nothing better: "windows-1256", "utf-8" or None.
+
+    Nothing declared, a Latin default or a false UTF-8 claim over Arabic bytes → windows-1256. A UTF-8 feed
+    with a few stray bad bytes → UTF-8 with U+FFFD for them (feedparser would re-read it all as windows-1252).
+    """
+    claims = {c for c in (header_charset, declared) if c}
+    if claims - LATIN - UTF8 or body.startswith(BOMS) or _is_utf8(body):
+        return None  # a real declaration (windows-1256, iso-8859-6 …) is honoured by feedparser itself
+    if claims and claims <= LATIN:
+        return "windows-1256" if _mostly_arabic(body) else None
+    if _mostly_invalid_utf8(body):
+        return "windows-1256" if not claims or _mostly_arabic(body) else None  # Latin-1 behind a UTF-8 lie
+    return "utf-8"
+
+
+def _mostly_invalid_utf8(body: bytes) -> bool:
+    sample = body[:65_536]
+    high = sum(b >= 0x80 for b in sample)
+    return high > 0 and sample.decode("utf-8", errors="replace").count("\ufffd") * 3 > high
 
 
 def _is_utf8(body: bytes) -> bool:

@@ -122,6 +122,30 @@ def test_declared_arabic_encodings_are_honoured(name, content_type):
     assert [a.title for a in parsed.articles] == ["غزة: وقف إطلاق النار", "دمشق: اجتماع وزاري"]
 
 
+@pytest.mark.parametrize(("declaration", "content_type"), [
+    ('<?xml version="1.0" encoding="utf-8"?>\n', "application/rss+xml"),
+    ("", "application/rss+xml; charset=utf-8"),
+])
+def test_windows_1256_falsely_labelled_utf8_comes_out_as_arabic(declaration, content_type, chardet_or_not):
+    body = declaration.encode() + (FEEDS / "cp1256-undeclared.xml").read_bytes()
+    parsed = parse_feed(result(body, content_type))
+    assert [a.title for a in parsed.articles] == ["غزة: وقف إطلاق النار", "دمشق: اجتماع وزاري"]
+
+
+def test_one_stray_byte_does_not_turn_a_utf8_feed_into_windows_1256(chardet_or_not):
+    body = (FEEDS / "rss2.xml").read_bytes().replace("أخبار سوريا".encode(), b"\xff")
+    parsed = parse_feed(result(body, "application/rss+xml; charset=utf-8"))
+    assert parsed.articles[0].title == "وَزِيرُ الخارجيّة يصل إلى موسكو"
+    assert parsed.encoding != "windows-1256"
+
+
+def test_latin1_french_behind_a_false_utf8_declaration_stays_french(chardet_or_not):
+    body = "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><item><title>Élysée: déclaration " \
+           "à l'été</title><guid>g</guid></item></channel></rss>"
+    parsed = parse_feed(result(body.encode("latin-1"), "application/rss+xml"))
+    assert parsed.articles[0].title == "Élysée: déclaration à l'été"
+
+
 def test_utf8_without_any_declaration_is_not_read_as_latin1():
     body = "<rss version='2.0'><channel><item><title>الرئيس</title><guid>g</guid></item></channel></rss>"
     assert parse_feed(result(body, content_type=None)).articles[0].title == "الرئيس"
