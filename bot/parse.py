@@ -33,6 +33,8 @@ AUTHOR_OPEN = re.compile(
     re.IGNORECASE,
 )
 CHARREF = re.compile(rb"&#(?:[xX]0*([0-9A-Fa-f]+)|0*([0-9]+));")
+# Bozo reasons that say nothing about the entries (libraries.md §2.3): the feed is fine.
+HARMLESS = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 
 
@@ -43,7 +45,7 @@ def parse_feed(result: FetchResult, *, now: Callable[[], datetime] | None = None
     """
     if not result.body or not result.body.strip():
         return ParsedFeed((), problem="empty body")
-    body, headers, encoding = prepare(result)
+    body, headers, encoding = _prepare(result)
     try:
         d = feedparser.parse(io.BytesIO(body), response_headers=headers,
                              sanitize_html=False, resolve_relative_uris=False)
@@ -55,14 +57,13 @@ def parse_feed(result: FetchResult, *, now: Callable[[], datetime] | None = None
         kind = "an html page" if _looks_html(result, body) else "unrecognised content"
         return ParsedFeed((), problem=f"not a feed ({kind})", encoding=encoding)
     exc = d.get("bozo_exception") if d.get("bozo") else None
-    problem = _describe(exc) if exc is not None else None
-    if problem and not articles:
-        harmless = isinstance(exc, (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType))
-        problem = None if harmless else f"malformed feed: {problem}"
+    if exc is None or isinstance(exc, HARMLESS):
+        return ParsedFeed(articles, problem=None, encoding=encoding)
+    problem = _describe(exc) if articles else f"malformed feed: {_describe(exc)}"
     return ParsedFeed(articles, problem=problem, encoding=encoding)
 
 
-def prepare(result: FetchResult) -> tuple[bytes, dict[str, str], str | None]:
+def _prepare(result: FetchResult) -> tuple[bytes, dict[str, str], str | None]:
     """The body and lower-cased headers feedparser should see; the encoding we decided on, if we did.
 
     Undeclared non-UTF-8 bytes (or Arabic bytes labelled Latin-1 or UTF-8 by a careless default) are read

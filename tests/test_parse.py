@@ -120,6 +120,12 @@ def test_undeclared_windows_1256_comes_out_as_arabic(content_type, chardet_or_no
 def test_declared_arabic_encodings_are_honoured(name, content_type):
     parsed = parse_file(name, content_type)
     assert [a.title for a in parsed.articles] == ["غزة: وقف إطلاق النار", "دمشق: اجتماع وزاري"]
+    assert parsed.problem is None  # feedparser's CharacterEncodingOverride says nothing about the entries
+
+
+def test_a_feed_served_as_text_html_is_still_a_feed():
+    parsed = parse_file("rss2.xml", "text/html; charset=utf-8")
+    assert len(parsed.articles) == 2 and parsed.problem is None
 
 
 @pytest.mark.parametrize(("declaration", "content_type"), [
