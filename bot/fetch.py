@@ -12,6 +12,7 @@ import mimetypes
 import socket
 import ssl
 import zlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,14 +74,14 @@ async def _fetch(client: httpx.AsyncClient, feed: Feed, state: FeedState, pollin
         headers["If-None-Match"] = state.etag
     if state.last_modified:
         headers["If-Modified-Since"] = state.last_modified
-    url, moved_to, visited = _wire_url(feed.url), None, set()
+    url, moved_to, visits = _wire_url(feed.url), None, Counter()
     for hop in range(MAX_REDIRECTS + 1):
-        visited.add(url)
+        visits[url] += 1
         async with client.stream("GET", url, headers=headers) as response:
             status = response.status_code
             if status in REDIRECTS:
                 target = _redirect_target(url, response)
-                if target in visited:
+                if visits[target] >= 2:  # one return is allowed: cookie checks bounce back once
                     raise _Failure("redirect loop")
                 if status in PERMANENT and (hop == 0 or moved_to is not None):
                     moved_to = _public_url(target)  # only while every hop so far was permanent

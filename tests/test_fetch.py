@@ -215,7 +215,16 @@ async def test_redirect_loop(client, feed_server):
     feed_server.set("/b", "", status=301, headers={"Location": "/a"})
     result = await fetch(client, feed_server.url("/a"))
     assert (result.error, result.body) == ("redirect loop", None)
-    assert feed_server.hits("/a") == 1 and feed_server.hits("/b") == 1
+    assert feed_server.hits("/a") == 2 and feed_server.hits("/b") == 2  # spotted on the second lap
+
+
+async def test_a_cookie_check_that_bounces_back_once_is_not_a_loop(client, feed_server):
+    feed_server.script("/feed.xml", [Response(status=302, headers={"Location": "/check", "Set-Cookie": "ok=1"})])
+    feed_server.set("/check", "", status=302, headers={"Location": "/feed.xml"})
+    feed_server.set("/feed.xml", RSS)
+    result = await fetch(client, feed_server.url("/feed.xml"))
+    assert (result.status, result.body) == (200, RSS)
+    assert feed_server.requests[-1]["headers"].get("cookie") == "ok=1"
 
 
 async def test_too_many_redirects(client, feed_server):
