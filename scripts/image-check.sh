@@ -76,10 +76,14 @@ fi
 # As in shared/notes/containers.md, plus --format docker (the OCI format drops HEALTHCHECK) and --layers
 # (reuse the dependency layer while pyproject.toml is unchanged).
 note "building $IMAGE_TAG"
+previous=$(buildah images --quiet --noheading "$IMAGE_TAG" 2>/dev/null | head -1)
 started=$SECONDS
 if timeout 1200 buildah bud --isolation chroot --network host -v /etc/ssl/certs:/etc/ssl/certs:ro \
        --format docker --layers --from "$BASE_TAG" -t "$IMAGE_TAG" . >"$LOG_DIR/build" 2>&1; then
     pass "image builds ($((SECONDS - started))s)"
+    # Do not pile up an untagged image per run (a layer still used as a cache stays: rmi refuses it).
+    current=$(buildah images --quiet --noheading "$IMAGE_TAG" 2>/dev/null | head -1)
+    if [ -n "$previous" ] && [ "$previous" != "$current" ]; then buildah rmi "$previous" >/dev/null 2>&1; fi
 else
     fail "image build"; show_log "$LOG_DIR/build" 40; exit 1
 fi
