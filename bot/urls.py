@@ -81,7 +81,9 @@ def canonical_url(url: str) -> str:
     if port is not None and str(port) != DEFAULT_PORTS[scheme]:
         host = f"{host}:{port}"
     path = quote(unquote(parts.path), safe=PATH_SAFE)  # one spelling for raw and %-encoded Arabic
-    path = AMP_PREFIX.sub("", AMP_SUFFIX.sub("", path.rstrip("/"))).rstrip("/")
+    previous = None
+    while path != previous:  # "/x/amp/amp/" → "/x": strip until nothing changes, so the result is a fixed point
+        previous, path = path, AMP_PREFIX.sub("", AMP_SUFFIX.sub("", path.rstrip("/"))).rstrip("/")
     query = sorted(
         (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
     )

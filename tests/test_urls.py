@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.urls import canonical_url, unwrap_redirect
 
@@ -81,3 +83,30 @@ def google_article_id(target: str) -> str:
 ])
 def test_unwrap_redirect(url, expected):
     assert unwrap_redirect(url) == expected
+
+
+# ---------------------------------------------------------------- fuzz
+
+SEGMENTS = st.sampled_from(["amp", "a", "أخبار", "%D8%A3", "", ".", "..", "x.amp", "AMP", "%2F", " ", "~"])
+PARAMS = st.sampled_from(["utm_source=x", "id=1", "amp", "p=2", "ref=t", "q=%D8%A3", "a=", "b=1&b=2", "x=a+b"])
+
+
+@given(
+    st.sampled_from(["http", "https", "HTTPS", "ftp"]),
+    st.sampled_from(["example.org", "www.example.org", "m.www.example.org", "amp.m.example.org", "WWW.Ex.ORG:443"]),
+    st.lists(SEGMENTS, max_size=5), st.lists(PARAMS, max_size=4), st.booleans(), st.booleans(),
+)
+def test_canonical_url_is_idempotent_on_generated_urls(scheme, host, segments, params, slash, fragment):
+    url = f"{scheme}://{host}/" + "/".join(segments) + ("/" if slash else "")
+    url += ("?" + "&".join(params) if params else "") + ("#frag" if fragment else "")
+    once = canonical_url(url)
+    assert canonical_url(once) == once
+    if scheme.lower() != "ftp":
+        assert "#" not in once and "utm_" not in once and "www." not in once
+
+
+@given(st.text(max_size=200))
+def test_canonical_url_and_unwrap_never_raise(text):
+    assert isinstance(canonical_url(text), str)
+    assert isinstance(unwrap_redirect(text), str)
+    assert isinstance(canonical_url("https://example.org/" + text), str)
