@@ -10,7 +10,19 @@ import pytest
 from telegram.ext import ApplicationBuilder
 
 from bot.commands import CommandContext, parse_duration, register, set_commands
-from bot.models import BotSettings, Config, Entry, Feed, PollingSettings, TelegramSettings, Watchlist
+from bot.models import (
+    Alert,
+    Article,
+    BotSettings,
+    Config,
+    Entry,
+    Feed,
+    FetchResult,
+    Match,
+    PollingSettings,
+    TelegramSettings,
+    Watchlist,
+)
 
 ADMIN, USER, OTHER, STRANGER, GROUP = 1001, 2002, 3003, 4004, -100555
 NOW = datetime(2025, 10, 4, 15, 0, tzinfo=UTC)
@@ -110,11 +122,13 @@ async def test_english_by_config_and_by_lang_command(bot, tmp_path):
 async def test_unknown_chat_is_refused_politely_with_its_id(bot):
     [refusal] = await bot.say(STRANGER, "/start")
     assert str(STRANGER) in refusal["plain"] and "غير مصرّح" in refusal["plain"]
-    assert not bot.store.chat_exists(STRANGER) and bot.store.subscriptions(STRANGER) == frozenset()
+    assert bot.store.subscriptions(STRANGER) == frozenset()
+    assert await bot.api.until(lambda: len(bot.api.messages_to(ADMIN)) == 1)  # the admins are asked, once
     for command in ("/subscribe s400", "/watchlists", "/status", "/lang en"):
         [again] = await bot.say(STRANGER, command)
         assert str(STRANGER) in again["plain"] and again["reply_markup"] is None
     assert bot.store.subscriptions(STRANGER) == frozenset() and bot.store.language(STRANGER) is None
+    assert len(bot.api.messages_to(ADMIN)) == 1
 
 
 async def test_open_access_lets_anyone_start(bot, tmp_path):
@@ -248,3 +262,18 @@ async def test_admin_revokes_a_chat(bot):
     assert bot.store.subscriptions(STRANGER) == frozenset() and not bot.store.is_active(STRANGER)
     [refusal] = await bot.say(STRANGER, "/start")
     assert str(STRANGER) in refusal["plain"] and bot.store.subscriptions(STRANGER) == frozenset()
+
+
+async def test_recent_lists_this_chats_alerts_and_admin_status_shows_feed_health(bot):
+    article = Article("u1", "enab", "عنب بلدي", "https://e.x/a?b=1&c=2", "صفقة S-400 <المحتملة>", "", NOW)
+    match = Match("s400", "s400", "S-400", "S-400", "title", "S-400", 5, 10, 100.0)
+    result = FetchResult(feed=bot.config.feeds[0], status=200)
+    bot.store.record("enab", result, [article], [Alert(article, USER, (match,))])
+    [empty] = await bot.say(OTHER, "/recent")
+    assert "لا تنبيهات" in empty["plain"]
+    [recent] = await bot.say(USER, "/recent")
+    assert "صفقة S-400 <المحتملة>" in recent["plain"]
+    assert [e["url"] for e in recent["entities"] if e["type"] == "text_link"] == ["https://e.x/a?b=1&c=2"]
+    bot.store.record_failure("enab", "http 503")
+    [status] = await bot.say(ADMIN, "/status")
+    assert "http 503" in status["plain"] and "بانتظار الإرسال ١" in status["plain"]
