@@ -66,9 +66,10 @@ class FeedServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self._stopping.set()  # wakes every sleeping handler
-        self._httpd.shutdown()
+        if self._thread.is_alive():  # shutdown() would wait forever for a loop that never started
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
         self._httpd.server_close()
-        self._thread.join(timeout=5)
 
     def url(self, path: str) -> str:
         return self.base_url + path
