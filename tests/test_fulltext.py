@@ -17,6 +17,7 @@ import pytest
 
 from bot.extract import decode_html, extract_text
 from bot.fulltext import MemoryPageCache, PageFetcher, PageText, plain_canonical
+from bot.htmltext import html_to_text
 from bot.models import FulltextSettings
 from bot.pagehttp import download, parse_retry_after
 
@@ -467,3 +468,21 @@ def test_memory_cache_is_bounded():
     cache.put_page("c", "نص آخر", None)
     assert set(cache.pages) == {"a", "c"}
     assert cache.get_page("b") is None
+
+
+async def test_body_match_finds_the_minister_and_not_the_sidebar(server, client):
+    # the integration this issue is for: the summary misses the minister, the page's body names him,
+    # and the page's nav/related/footer name لافروف, who must not alert
+    from bot.config import load_watchlists
+    from bot.match import compile_matcher
+
+    matcher = compile_matcher(load_watchlists(Path(__file__).parent.parent / "watchlists"))
+    fields = {"title": "وفد عسكري سوري في موسكو لبحث التنسيق الدفاعي",
+              "summary": "وصل وفد من وزارة الدفاع السورية إلى العاصمة الروسية موسكو يوم الخميس."}
+    assert not {m.entry for m in matcher.match(fields)} & {"shaibani", "lavrov"}
+    url = server.set("/news/5", Reply(page("news_article.html")))
+    result = await fetcher(client).fetch_text(url)
+    matches = matcher.match({**fields, "text": result.text})
+    assert {(m.entry, m.field) for m in matches if m.entry in ("shaibani", "lavrov")} == {("shaibani", "text")}
+    naive = matcher.match({"text": html_to_text(page("news_article.html").decode())})
+    assert "lavrov" in {m.entry for m in naive}  # the plain tag stripper would have alerted on the sidebar
