@@ -5,6 +5,7 @@ Reads the config and the store only; knows nothing of fetching, matching or Tele
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
 from bot.models import Config, FeedState
@@ -60,7 +61,7 @@ def render_status(config: Config, store, now: datetime | None = None) -> str:
 
     size = stats.get("db_size_bytes")
     articles = stats.get("articles")
-    lines += ["", f"Database: {config.bot.database}"
+    lines += ["", f"Database: {os.path.normpath(config.bot.database)}"
                   + (f", {_size(size)}" if size is not None else "")
                   + (f", {articles} articles" if articles is not None else "")]
 

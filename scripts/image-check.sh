@@ -109,7 +109,7 @@ fi
 
 SEED='زيارة وفد عسكري سوري إلى موسكو تثير تكهنات حول صفقة S-400 المحتملة'
 if inside python -m bot run --config /app/samples/demo.toml --once >"$LOG_DIR/demo" 2>&1 &&
-   grep -qF "$SEED" "$LOG_DIR/demo" && grep -qF s400 "$LOG_DIR/demo"; then
+   tr -d '*' <"$LOG_DIR/demo" | grep -qF "$SEED" && grep -qF s400 "$LOG_DIR/demo"; then  # * marks matched words
     pass "demo (run --config /app/samples/demo.toml --once) printed the seed alert"
 else
     fail "demo did not print the seed alert"; show_log "$LOG_DIR/demo"
