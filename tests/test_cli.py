@@ -74,7 +74,7 @@ def test_demo_alerts_on_seed_for_all_three_watchlists_and_not_on_decoys(tmp_path
     result = bot("run", "--config", str(demo / "demo.toml"), "--once", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "زيارة وفد عسكري سوري إلى موسكو تثير تكهنات حول صفقة S-400 المحتملة" in out
+    assert "زيارة وفد عسكري سوري إلى موسكو تثير تكهنات حول صفقة" in out
     for watchlist in ("s400", "officials", "moscow_summit"):
         assert watchlist in out
     for decoy in ("قانون الأحوال الشخصية", "حديقة الحيوان", "S-300", "موجة برد", "أسعار الخبز", "مجموعة العشرين",
