@@ -122,6 +122,46 @@ else
     fail "python -m bot health --config /config/config.toml"; show_log "$LOG_DIR/health"
 fi
 
+# The daemon itself, on a copy of the demo with the metrics port moved to a free one: /healthz and /metrics
+# answer over HTTP (buildah run shares the host's network). buildah does not forward signals, so a
+# `timeout` inside the image sends the daemon SIGTERM after 25 s, as `docker stop` would: it must exit 0.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+inside sh -c "rm -rf /app/.demo/live && mkdir -p /app/.demo/live \
+    && cp -r /app/samples /app/watchlists /app/.demo/live/ \
+    && printf '\n[metrics]\nlisten = \"127.0.0.1:$port\"\n' >>/app/.demo/live/samples/demo.toml \
+    && exec timeout --preserve-status -s TERM 25 python -m bot run --config /app/.demo/live/samples/demo.toml" \
+    >"$LOG_DIR/daemon" 2>&1 &
+daemon=$!
+if python3 - "$port" >"$LOG_DIR/scrape" 2>&1 <<'PY'
+import sys, time, urllib.request
+
+base = f"http://127.0.0.1:{sys.argv[1]}"
+deadline = time.monotonic() + 20
+while True:
+    try:
+        health = urllib.request.urlopen(base + "/healthz", timeout=3).read().decode()
+        metrics = urllib.request.urlopen(base + "/metrics", timeout=3).read().decode()
+        if "bot_alerts_sent_total 3.0" in metrics:  # the three demo alerts went out
+            break
+    except OSError as exc:
+        health, metrics = str(exc), ""
+    if time.monotonic() > deadline:
+        sys.exit(f"no healthy scrape within 20 s: healthz={health!r}\n{metrics[-800:]}")
+    time.sleep(0.5)
+print(f"healthz={health.strip()!r}, {sum(1 for line in metrics.splitlines() if line.startswith('bot_'))} samples")
+sys.exit(0 if health == "ok\n" else 1)
+PY
+then
+    pass "daemon in the image serves /healthz and /metrics: $(tail -1 "$LOG_DIR/scrape")"
+else
+    fail "daemon in the image: /healthz and /metrics"; show_log "$LOG_DIR/scrape"; show_log "$LOG_DIR/daemon" 15
+fi
+if wait "$daemon"; then  # --preserve-status: 143 if SIGTERM killed it
+    pass "daemon exits 0 on SIGTERM"
+else
+    fail "daemon did not stop cleanly on SIGTERM"; show_log "$LOG_DIR/daemon" 15
+fi
+
 # ------------------------------------------------------------------ 6. the image config (not run by buildah)
 buildah inspect --type image "$IMAGE_TAG" >"$LOG_DIR/inspect.json" 2>&1 || fail "buildah inspect"
 python3 - "$LOG_DIR/inspect.json" <<'PY' || FAILED=1
