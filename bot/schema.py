@@ -1,9 +1,15 @@
-"""The SQLite schema of the store, as an ordered set of versioned migrations (sqlite-utils Migrations).
+"""How the store lays out rows: versioned migrations (sqlite-utils Migrations), timestamps, article lookup keys.
 
-Owns table and index definitions only; knows nothing of articles, alerts or Telegram beyond column names.
+Imports nothing of ours and runs no queries beyond the migrations themselves.
 """
 
 from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+from hashlib import blake2b
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlite_utils import Database, Migrations
 
@@ -41,6 +47,28 @@ def m001_initial(db: Database) -> None:
         db.execute(sql)
 
 
+@MIGRATIONS(name="m002_stories_and_aliases")
+def m002_stories_and_aliases(db: Database) -> None:
+    for sql in (
+        "alter table articles add column url_key integer",
+        "alter table articles add column title_key integer",
+        "create index articles_url_key on articles (url_key)",
+        "create index articles_title_key on articles (title_key)",
+        """create table stories (
+            id integer primary key autoincrement, created_at text not null, last_seen_at text not null)""",
+        "create index stories_last_seen on stories (last_seen_at)",
+        """create table story_members (
+            id integer primary key autoincrement, uid text not null unique,
+            story_id integer not null references stories (id) on delete cascade,
+            feed_id text not null, feed_name text not null, seen_at text not null, text text not null)""",
+        "create index story_members_story on story_members (story_id)",
+        "create index story_members_seen on story_members (seen_at)",
+        """create table story_bands (band integer not null, member_id integer not null,
+            primary key (band, member_id)) without rowid""",
+    ):
+        db.execute(sql)
+
+
 def migrate(db: Database, *, stop_before: str | None = None) -> None:
     """Apply every pending migration in order; applying twice changes nothing."""
     MIGRATIONS.apply(db, stop_before=stop_before)
@@ -49,3 +77,47 @@ def migrate(db: Database, *, stop_before: str | None = None) -> None:
 def version(db: Database) -> list[str]:
     """Names of the applied migrations, oldest first."""
     return [m.name for m in MIGRATIONS.applied(db)]
+
+
+# ------------------------------------------------------------ row encodings
+
+
+def iso(dt: datetime | None) -> str | None:
+    """UTC, fixed width, so text order is time order (naive datetimes are taken as UTC)."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_dt(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _key(text: str) -> int:
+    return int.from_bytes(blake2b(text.encode(), digest_size=8).digest(), "little") - (1 << 63)
+
+
+_NONWORD = re.compile(r"[\W_]+")
+
+
+def url_key(url: str) -> int | None:
+    """The same page whatever its scheme, www., fragment, trailing slash or utm_* parameters."""
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").removeprefix("www.")
+    query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query) if not k.lower().startswith("utm_")))
+    return _key(urlunsplit(("", host, parts.path.rstrip("/") or "/", query, "")))
+
+
+def title_key(feed_id: str, title: str, published: datetime | None) -> int | None:
+    """Feed, folded title and publication day: a GUID that churns keeps this. None without a date or title."""
+    if published is None or not title.strip():
+        return None
+    text = unicodedata.normalize("NFKC", title)
+    text = "".join(c for c in text if unicodedata.category(c) != "Mn" and c != "\u0640")
+    folded = _NONWORD.sub(" ", text).strip().casefold()
+    day = iso(published)[:10]
+    return _key(f"{feed_id}\0{folded}\0{day}")

@@ -19,11 +19,15 @@ from sqlite_utils import Database
 
 from bot import schema
 from bot.models import Alert, Article, Delivery, FeedState, FetchResult, Match, PendingAlert
+from bot.schema import iso as _iso
+from bot.schema import parse_dt as _dt
 
 BUSY_TIMEOUT_SECONDS = 10.0
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 3600.0
 _CHUNK = 500  # host parameters per IN (...) query
+STORY_WINDOW = timedelta(hours=72)  # articles this close in time may join one story
+MAX_CANDIDATES = 50  # band matches verified per article, newest first
 
 
 class StoreError(Exception):
@@ -56,18 +60,6 @@ def _guarded(fn):
                 raise StoreError(_explain(exc, self.path)) from exc
 
     return wrapper
-
-
-def _iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _dt(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
 
 
 def _json_default(value: Any) -> Any:
@@ -198,9 +190,10 @@ class Store:
         now = _iso(self._now())
         with self.db.atomic():
             self.db.conn.executemany(
-                "insert or ignore into articles (uid, feed_id, url, title, published, seen_at) "
-                "values (?, ?, ?, ?, ?, ?)",
-                [(a.uid, a.feed_id, a.url, a.title, _iso(a.published), now) for a in articles])
+                "insert or ignore into articles (uid, feed_id, url, title, published, seen_at, url_key, title_key) "
+                "values (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(a.uid, a.feed_id, a.url, a.title, _iso(a.published), now, schema.url_key(a.url),
+                  schema.title_key(a.feed_id, a.title, a.published)) for a in articles])
             inserted = 0
             for alert in alerts:
                 watchlists = " " + " ".join(sorted({m.watchlist for m in alert.matches})) + " "
@@ -217,6 +210,80 @@ class Store:
                 "baselined = excluded.baselined",
                 [feed_id, result.etag, result.last_modified, now, now, int(baselined)])
         return inserted
+
+    @_guarded
+    def known_alias(self, article: Article) -> str | None:
+        """The uid already stored for this article under another GUID: same canonical URL, or same feed,
+        folded title and publication day. None if it is really new."""
+        keys = [(col, key) for col, key in (("url_key", schema.url_key(article.url)),
+                                            ("title_key", schema.title_key(article.feed_id, article.title,
+                                                                           article.published))) if key is not None]
+        for col, key in keys:
+            row = self.db.execute(f"select uid from articles where {col} = ? and uid != ? limit 1",
+                                  [key, article.uid]).fetchone()
+            if row:
+                return row[0]
+        return None
+
+    # ------------------------------------------------------------ stories
+
+    @_guarded
+    def assign_story(self, article: Article, signature: Any, now: datetime, *,
+                     window: timedelta = STORY_WINDOW) -> tuple[str, bool]:
+        """Put the article in the story of a near-duplicate seen within `window`, or in a new story.
+
+        `signature` is a bot.stories.Signature (or anything with .bands, .text, .same_story(text) and
+        .score(text)); candidates come from its LSH band keys through an index, never from a scan.
+        Returns (story id, is_new_story); assigning the same article again returns its story and False.
+        """
+        with self.db.atomic():
+            row = self.db.execute("select story_id from story_members where uid = ?", [article.uid]).fetchone()
+            if row:
+                return str(row[0]), False
+            stamp = _iso(now)
+            first = self.db.execute("select id from story_members where seen_at >= ? order by seen_at limit 1",
+                                    [_iso(now - window)]).fetchone()
+            best: tuple[float, int] | None = None
+            bands = list(dict.fromkeys(signature.bands))
+            if first and bands:
+                marks = ",".join("?" * len(bands))
+                rows = self.db.execute(
+                    "select m.story_id, m.text from story_members m where m.id in (select distinct member_id "
+                    f"from story_bands where band in ({marks}) and member_id >= ?) order by m.id desc limit ?",
+                    [*bands, first[0], MAX_CANDIDATES]).fetchall()
+                for story_id, text in rows:
+                    if signature.same_story(text):
+                        score = signature.score(text)
+                        if best is None or score > best[0]:
+                            best = (score, story_id)
+            if best is None:
+                story_id = self.db.execute("insert into stories (created_at, last_seen_at) values (?, ?)",
+                                           [stamp, stamp]).lastrowid
+            else:
+                story_id = best[1]
+                self.db.execute("update stories set last_seen_at = max(last_seen_at, ?) where id = ?",
+                                [stamp, story_id])
+            member = self.db.execute(
+                "insert into story_members (uid, story_id, feed_id, feed_name, seen_at, text) "
+                "values (?, ?, ?, ?, ?, ?)",
+                [article.uid, story_id, article.feed_id, article.feed_name, stamp, signature.text]).lastrowid
+            self.db.conn.executemany("insert or ignore into story_bands (band, member_id) values (?, ?)",
+                                     [(band, member) for band in bands])
+        return str(story_id), best is None
+
+    @_guarded
+    def story_of(self, uid: str) -> str | None:
+        row = self.db.execute("select story_id from story_members where uid = ?", [uid]).fetchone()
+        return str(row[0]) if row else None
+
+    @_guarded
+    def story_sources(self, story_id: str) -> list[str]:
+        """Names of the feeds that carried this story, in the order they first did."""
+        rows = self.db.execute("select feed_name, min(id) as first from story_members where story_id = ? "
+                               "group by feed_name order by first", [int(story_id)]).fetchall()
+        return [r[0] for r in rows]
+
+    # ------------------------------------------------------------ the outbox
 
     @_guarded
     def pending_alerts(self, limit: int = 100) -> list[PendingAlert]:
@@ -373,6 +440,15 @@ class Store:
             deleted = self.db.execute("delete from articles where seen_at < ?", [cutoff]).rowcount
             deleted += self.db.execute("delete from outbox where status in ('sent', 'failed') and created_at < ?",
                                        [cutoff]).rowcount
+            # Band rows of articles seen before the cutoff go; members stay while their story is still active.
+            first = self.db.execute("select id from story_members where seen_at >= ? order by seen_at limit 1",
+                                    [cutoff]).fetchone()
+            if first is None:
+                first = (self.db.execute("select coalesce(max(id), 0) + 1 from story_members").fetchone()[0],)
+            deleted += self.db.execute("delete from story_bands where member_id < ?", [first[0]]).rowcount
+            old = "select id from stories where last_seen_at < ?"
+            deleted += self.db.execute(f"delete from story_members where story_id in ({old})", [cutoff]).rowcount
+            deleted += self.db.execute("delete from stories where last_seen_at < ?", [cutoff]).rowcount
         return deleted
 
     @_guarded
@@ -386,6 +462,7 @@ class Store:
             **counts,
             "outbox": counts,
             "chats": self.db.execute("select count(*) from chats where active = 1").fetchone()[0],
+            "stories": self.db.execute("select count(*) from stories").fetchone()[0],
             "db_size_bytes": page_size * pages,
             "oldest_pending_age_seconds": None if oldest is None
             else max(0.0, (self._now() - datetime.fromisoformat(oldest)).total_seconds()),
