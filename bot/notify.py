@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
 from typing import TextIO
 from zoneinfo import ZoneInfo
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
 RETRY_SLEEP_MAX = 30.0  # a RetryAfter up to this long is slept through and retried once
-MAX_PACING_WAIT = 10.0  # per chat and per send_all; later alerts stay pending for the next drain
+MAX_BATCH_SECONDS = 20.0  # one send_all paces for at most this long; later alerts stay pending
 GROUP_PER_MINUTE = 20
 OVERALL_PER_SECOND = 30
 TAG = re.compile(r"<[^>]*>")
@@ -45,10 +45,13 @@ class ConsoleNotifier:
         self.stream, self.tz, self.language = stream, tz, language
 
     async def send_all(self, pending: Sequence[PendingAlert]) -> list[Delivery]:
+        return [d async for d in self.send_each(pending)]
+
+    async def send_each(self, pending: Sequence[PendingAlert]) -> AsyncIterator[Delivery]:
         for p in pending:
             self.stream.write(render_alert_text(p.alert, tz=self.tz, language=self.language) + "\n\n")
-        self.stream.flush()
-        return [Delivery(alert_id=p.id, sent=True) for p in pending]
+            self.stream.flush()
+            yield Delivery(alert_id=p.id, sent=True)
 
 
 class Pacer:
@@ -102,12 +105,32 @@ class TelegramNotifier:
     # ------------------------------------------------------------ public
 
     async def send_all(self, pending: Sequence[PendingAlert]) -> list[Delivery]:
-        by_chat: dict[int, list[PendingAlert]] = {}
-        for p in pending:
-            by_chat.setdefault(p.alert.chat_id, []).append(p)
-        runs = await asyncio.gather(*(self._send_chat(chat_id, items) for chat_id, items in by_chat.items()))
-        found = {d.alert_id: d for run in runs for d in run}
+        found = {d.alert_id: d async for d in self.send_each(pending)}
         return [found[p.id] for p in pending]
+
+    async def send_each(self, pending: Sequence[PendingAlert]) -> AsyncIterator[Delivery]:
+        """Yield each alert's Delivery as soon as it is known, one send at a time (so a caller that records
+        each one at once can duplicate at most one alert if the process dies). The next send goes to the chat
+        that may receive soonest; alerts that could not go out within MAX_BATCH_SECONDS stay pending."""
+        queues: dict[int, deque[PendingAlert]] = {}
+        for p in pending:
+            queues.setdefault(p.alert.chat_id, deque()).append(p)
+        deadline = time.monotonic() + MAX_BATCH_SECONDS
+        while queues:
+            chat_id = min(queues, key=self.pacer.chat_wait)
+            wait = self.pacer.chat_wait(chat_id)
+            paused = self._paused_until - time.monotonic()
+            if paused > 0 or time.monotonic() + wait > deadline:
+                error = "flood control: waiting" if paused > 0 else "paced: chat rate limit"
+                for queue in queues.values():
+                    for p in queue:
+                        later = max(paused, self.pacer.chat_wait(p.alert.chat_id), 1.0)
+                        yield Delivery(p.id, sent=False, error=error, retry_after=later)
+                return
+            p = queues[chat_id].popleft()
+            if not queues[chat_id]:
+                del queues[chat_id]
+            yield await self._send_paced(p)
 
     async def notify_admins(self, admins: Sequence[int], text: str) -> None:
         text = text[:MAX_TEXT - 96]
@@ -145,29 +168,17 @@ class TelegramNotifier:
             self.pacer.started()
         return wait
 
-    async def _send_chat(self, chat_id: int, items: list[PendingAlert]) -> list[Delivery]:
-        out: list[Delivery] = []
-        budget = MAX_PACING_WAIT
+    async def _send_paced(self, p: PendingAlert) -> Delivery:
+        chat_id = p.alert.chat_id
         async with self._chat_lock(chat_id):
-            for p in items:
-                paused = self._paused_until - time.monotonic()
-                if paused > 0:
-                    out.append(Delivery(p.id, sent=False, error="flood control: waiting", retry_after=paused))
-                    continue
-                waited = await self._pace(chat_id, wait_limit=budget)
-                if waited is None:
-                    wait = self.pacer.chat_wait(chat_id)
-                    out.append(Delivery(p.id, sent=False, error="paced: chat rate limit", retry_after=wait))
-                    continue
-                budget -= waited
-                try:
-                    out.append(await self._send_one(p))
-                except Exception as e:  # a bug here must leave the alert pending, not crash
-                    log.exception("send crashed alert=%d chat=%d", p.id, chat_id)
-                    out.append(Delivery(p.id, sent=False, error=f"unexpected: {self._scrub(e)}"))
-                finally:
-                    self.pacer.finished(chat_id)
-        return out
+            await self._pace(chat_id, wait_limit=MAX_BATCH_SECONDS)
+            try:
+                return await self._send_one(p)
+            except Exception as e:  # a bug here must leave the alert pending, not crash
+                log.exception("send crashed alert=%d chat=%d", p.id, chat_id)
+                return Delivery(p.id, sent=False, error=f"unexpected: {self._scrub(e)}")
+            finally:
+                self.pacer.finished(chat_id)
 
     def _texts(self, alert: Alert) -> tuple[str, str]:
         """(HTML, plain fallback) for this chat's language."""

@@ -166,3 +166,12 @@ async def test_console_notifier_prints_every_alert():
     assert [(d.alert_id, d.sent) for d in deliveries] == [(1, True), (2, True)]
     out = stream.getvalue()
     assert out.count(URL) == 2 and "*S-400*" in out and "<" not in out
+
+
+async def test_send_each_reports_every_delivery_as_soon_as_it_is_known(telegram_api, bot):
+    sends = notifier(bot).send_each([pending(1, 5), pending(2, 5), pending(3, 6)])
+    first = await anext(sends)
+    assert first.sent and len(telegram_api.sent) == 1  # recorded before the next message leaves
+    rest = [d async for d in sends]
+    assert sorted(d.alert_id for d in [first, *rest]) == [1, 2, 3] and all(d.sent for d in rest)
+    assert [m["chat_id"] for m in telegram_api.sent] == [5, 6, 5]  # the chat that may receive soonest goes next
