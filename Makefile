@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PTB_TIMEDELTA := 1
 
-.PHONY: demo test lint eval bench-match clean
+.PHONY: demo test lint image-check eval bench-match clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,6 +20,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+	@if [ -n "$$CI" ] || command -v buildah >/dev/null 2>&1; then $(MAKE) image-check; \
+	else echo "image-check: skipped (no buildah and CI not set; run 'make image-check')"; fi
+
+image-check: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/image-check.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

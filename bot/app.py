@@ -10,6 +10,7 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,8 +21,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import config as config_mod
 from bot import fetch, pipeline
+from bot.health import check_health
 from bot.logsetup import configure_logging
 from bot.match import compile_matcher
+from bot.metrics import Metrics
 from bot.models import Config, Feed, PollReport
 from bot.notify import ConsoleNotifier, TelegramNotifier
 from bot.store import Store
@@ -48,6 +51,9 @@ class Daemon:
         self.application = None
         self.scheduler: AsyncIOScheduler | None = None
         self.stopping = asyncio.Event()
+        self.metrics = Metrics()
+        self.metrics_server = None
+        self.started_at = utcnow()
         self.tasks: set[asyncio.Task] = set()
         self.fingerprint = _fingerprint(config)
         self.notifier = self._make_notifier(config)
@@ -97,6 +103,9 @@ class Daemon:
         except Exception:
             log.exception("poll crashed feed=%s", feed.id)
             return None
+        self.metrics.observe_poll(report)
+        self.metrics.alerts_queued(report.alerts)
+        self.metrics.observe_matches(dict(report.watchlists))
         await self._feed_health_notice(feed, before.error_count, report)
         level = logging.WARNING if report.outcome == "failed" else logging.INFO
         log.log(level, "poll feed=%s outcome=%s fetched=%d new=%d matched=%d alerts=%d duration=%.3f%s",
@@ -116,11 +125,14 @@ class Daemon:
             await self._tell_admins(f"✅ عادت الخلاصة «{feed.name}» للعمل / feed recovered")
 
     async def drain(self) -> int:
+        started = time.monotonic()
         try:
             deliveries = await pipeline.deliver(self.deps)
         except Exception:
             log.exception("delivery crashed")
             return 0
+        self.metrics.observe_deliveries(deliveries, time.monotonic() - started)
+        self.metrics.set_pending(self.store.outbox_counts()["pending"])
         sent = sum(d.sent for d in deliveries)
         if deliveries:
             log.info("deliver sent=%d pending=%d", sent, len(deliveries) - sent)
@@ -208,6 +220,14 @@ class Daemon:
             await set_commands(self.application.bot)
             await self.application.updater.start_polling(poll_interval=0.5, timeout=10, drop_pending_updates=False)
             await self.application.start()
+        if self.live.config.metrics.listen:
+            try:
+                self.metrics_server = await self.metrics.start_server(
+                    self.live.config.metrics.listen,
+                    lambda: check_health(self.live.config, self.store, utcnow(), started_at=self.started_at))
+                log.info("metrics listening on %s:%d", self.metrics_server.host, self.metrics_server.port)
+            except OSError as exc:
+                log.error("metrics endpoint not started listen=%s error=%s", self.live.config.metrics.listen, exc)
         self.scheduler.start()
         log.info("started feeds=%d watchlists=%d telegram=%s", len(self.live.config.feeds),
                  len(self.live.config.watchlists), self.application is not None)
@@ -227,6 +247,8 @@ class Daemon:
         if self.application is not None:
             with contextlib.suppress(Exception):
                 await self.application.shutdown()
+        if self.metrics_server is not None:
+            await self.metrics_server.aclose()
         await self.http.aclose()
         self.store.close()
 

@@ -94,6 +94,8 @@ def cmd_explain(args) -> int:
 
 
 def cmd_feeds(args) -> int:
+    if args.action in ("import", "export"):
+        return _feeds_opml(args)
     from bot.store import Store
 
     config = config_mod.load(Path(args.config))
@@ -115,6 +117,45 @@ def cmd_feeds(args) -> int:
         return 0
     finally:
         store.close()
+
+
+def _feeds_opml(args) -> int:
+    from bot.opml import OpmlError, export_opml, import_opml
+
+    if args.action == "export":
+        print(export_opml(config_mod.load(Path(args.config))), end="")
+        return 0
+    if not args.name:
+        print("feeds import: give the OPML FILE", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        added = import_opml(Path(args.config), Path(args.name))
+    except OpmlError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    for name in added:
+        print(f"added {name}")
+    print(f"{len(added)} feed(s) added")
+    return 0
+
+
+def cmd_health(args) -> int:
+    from bot.health import run_health
+
+    return run_health(Path(args.config))
+
+
+def cmd_status(args) -> int:
+    from bot.status import render_status
+    from bot.store import Store
+
+    config = config_mod.load(Path(args.config))
+    store = Store(config.bot.database)
+    try:
+        print(render_status(config, store), end="")
+    finally:
+        store.close()
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,9 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watchlists", required=True, help="folder of watchlist TOML files")
     p.add_argument("text", nargs="?", help="the text to explain")
     p.add_argument("--file", help="read the text from this file instead")
-    p = command("feeds", "List each feed's state, or reset one: feeds [list] | feeds reset NAME.", cmd_feeds)
-    p.add_argument("action", nargs="?", choices=["list", "reset"], default="list")
-    p.add_argument("name", nargs="?", help="feed name (for reset)")
+    p = command("feeds", "Feed state and lists: feeds [list] | feeds reset NAME | feeds import FILE.opml | "
+                "feeds export (OPML on stdout).", cmd_feeds)
+    p.add_argument("action", nargs="?", choices=["list", "reset", "import", "export"], default="list")
+    p.add_argument("name", nargs="?", help="feed name (reset) or OPML file (import)")
+    p.add_argument("--config", default="config.toml", help="path to config.toml (default: %(default)s)")
+    p = command("health", "Exit 0 if healthy; else print each problem (stale feed, database, outbox) and exit 1.",
+                cmd_health)
+    p.add_argument("--config", default="config.toml", help="path to config.toml (default: %(default)s)")
+    p = command("status", "Show feeds (last success, errors), the outbox queue, database size, last errors.",
+                cmd_status)
     p.add_argument("--config", default="config.toml", help="path to config.toml (default: %(default)s)")
     return parser
 

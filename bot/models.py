@@ -5,7 +5,7 @@ Imports nothing of ours; carries data, not behaviour.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -236,4 +236,4 @@ class PollReport:
     alerts: int = 0
     error: str | None = None
     duration: float = 0.0
-    details: tuple[str, ...] = field(default=())
+    watchlists: tuple[tuple[str, int], ...] = ()  # (watchlist id, articles it matched) in this poll

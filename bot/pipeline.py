@@ -9,6 +9,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -72,8 +73,10 @@ async def poll_feed(feed: Feed, deps: Deps, live: Live) -> PollReport:
     queued = store.record(feed.id, result, new, alerts, baselined=True)
     outcome = "baselined" if baseline else ("new" if new else "unchanged")
     matched = len({a.article.uid for a in alerts})
+    per_watchlist = Counter(w for uid, w in {(a.article.uid, m.watchlist) for a in alerts for m in a.matches})
     return PollReport(feed.id, outcome, fetched=len(parsed.articles), new=len(new), matched=matched,
-                      alerts=queued, error=parsed.problem, duration=time.perf_counter() - started)
+                      alerts=queued, error=parsed.problem, duration=time.perf_counter() - started,
+                      watchlists=tuple(sorted(per_watchlist.items())))
 
 
 def alerts_for(articles: Sequence[Article], matcher: Matcher, recipients: Recipients) -> list[Alert]:

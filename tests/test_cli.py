@@ -83,3 +83,21 @@ def test_demo_alerts_on_seed_for_all_three_watchlists_and_not_on_decoys(tmp_path
     # A second run on the same database has nothing new to say.
     again = bot("run", "--config", str(demo / "demo.toml"), "--once", cwd=tmp_path)
     assert again.returncode == 0 and "S-400" not in again.stdout
+
+
+def test_feeds_export_then_import_round_trips_through_the_cli(tmp_path):
+    exported = bot("feeds", "export", "--config", "config.toml")
+    assert exported.returncode == 0, exported.stderr
+    opml = tmp_path / "feeds.opml"
+    opml.write_text(exported.stdout, encoding="utf-8")
+    shutil.copytree(ROOT / "watchlists", tmp_path / "watchlists")
+    target = tmp_path / "config.toml"
+    target.write_text("# my comment stays\n[bot]\nwatchlists = \"watchlists\"\n", encoding="utf-8")
+    imported = bot("feeds", "import", str(opml), "--config", str(target))
+    assert imported.returncode == 0, imported.stderr
+    from bot import config
+
+    assert [f.url for f in config.load(target).feeds] == [f.url for f in config.load(ROOT / "config.toml").feeds]
+    assert target.read_text(encoding="utf-8").startswith("# my comment stays")
+    again = bot("feeds", "import", str(opml), "--config", str(target))
+    assert "0 feed(s) added" in again.stdout

@@ -38,6 +38,9 @@ watchlists = "{ROOT / 'watchlists'}"
 interval_seconds = 1
 timeout_seconds = 5
 
+[metrics]
+listen = ""
+
 [telegram]
 api_base_url = "{api_url}"
 allowed_chats = [{CHAT}]

@@ -52,6 +52,8 @@ watchlists = "{ROOT / 'watchlists'}"
 interval_seconds = 1
 timeout_seconds = 5
 baseline_new_feeds = false
+[metrics]
+listen = ""
 [telegram]
 api_base_url = "{telegram_api.base_url}"
 allowed_chats = {list(CHATS)}

@@ -15,7 +15,7 @@ ALLOWED: dict[str, set[str]] = {
     # normalisation and matching (pure)
     "normalize": set(),
     "tokens": {"normalize"},
-    "termindex": {"tokens"},
+    "termindex": {"normalize", "tokens"},
     "phrases": {"normalize", "termindex", "tokens"},
     "match": {"models", "normalize", "phrases", "termindex", "tokens"},
     "explain": set(),
