@@ -162,6 +162,7 @@ class Article:
     summary: str  # plain text, tags stripped
     published: datetime | None = None  # UTC
     guid: str | None = None
+    body: str = ""  # the article page's main text, when full-text fetching is on for its feed
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +183,7 @@ class Match:
     entry: str  # Entry.id
     entry_name: str
     term: str  # the name or alias, as written in the watchlist
-    field: str  # "title" | "summary" | "text"
+    field: str  # "title" | "summary" | "body" | "text" (the `match` command's single field)
     matched: str  # the original text span
     start: int  # offsets into the original field text
     end: int

@@ -10,7 +10,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -28,7 +28,7 @@ Recipients = Callable[[Iterable[str]], dict[int, frozenset[str]]]
 
 
 class Notifier(Protocol):
-    async def send_all(self, pending: Sequence[PendingAlert]) -> list[Delivery]: ...
+    def send_each(self, pending: Sequence[PendingAlert]) -> AsyncIterator[Delivery]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +94,17 @@ def alerts_for(articles: Sequence[Article], matcher: Matcher, recipients: Recipi
 
 
 async def deliver(deps: Deps, limit: int = 100) -> list[Delivery]:
-    """Send what is due in the outbox and write the outcomes back. One drain at a time."""
+    """Send what is due in the outbox, recording each outcome the moment it is known. One drain at a time.
+
+    Recording one by one means a crash can repeat at most the one message whose send was in flight.
+    """
+    deliveries: list[Delivery] = []
     async with deps.send_lock:
         pending = deps.store.pending_alerts(limit)
-        if not pending:
-            return []
-        deliveries = await deps.notifier.send_all(pending)
-        deps.store.mark_delivered(deliveries)
-        return deliveries
+        async for delivery in deps.notifier.send_each(pending):
+            deps.store.mark_delivered([delivery])
+            deliveries.append(delivery)
+    return deliveries
 
 
 def backoff_seconds(error_count: int, interval: float, cap: float = 6 * 3600, rng: Any = random) -> float:
