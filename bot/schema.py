@@ -5,6 +5,7 @@ Imports nothing of ours and runs no queries beyond the migrations themselves.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import UTC, datetime
@@ -102,22 +103,28 @@ def _key(text: str) -> int:
 _NONWORD = re.compile(r"[\W_]+")
 
 
+@functools.lru_cache(maxsize=4096)  # known_alias and record ask for the same article's keys in turn
 def url_key(url: str) -> int | None:
     """The same page whatever its scheme, www., fragment, trailing slash or utm_* parameters."""
     if not url:
         return None
     parts = urlsplit(url.strip())
-    host = (parts.hostname or "").removeprefix("www.")
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    host = (parts.hostname or "").removeprefix("www.") + port
     query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query) if not k.lower().startswith("utm_")))
     return _key(urlunsplit(("", host, parts.path.rstrip("/") or "/", query, "")))
 
 
+_MARKS = dict.fromkeys([*range(0x0610, 0x061B), *range(0x064B, 0x0660), 0x0670, *range(0x06D6, 0x06EE), 0x0640])
+
+
+@functools.lru_cache(maxsize=4096)
 def title_key(feed_id: str, title: str, published: datetime | None) -> int | None:
     """Feed, folded title and publication day: a GUID that churns keeps this. None without a date or title."""
     if published is None or not title.strip():
         return None
-    text = unicodedata.normalize("NFKC", title)
-    text = "".join(c for c in text if unicodedata.category(c) != "Mn" and c != "\u0640")
-    folded = _NONWORD.sub(" ", text).strip().casefold()
-    day = iso(published)[:10]
-    return _key(f"{feed_id}\0{folded}\0{day}")
+    folded = _NONWORD.sub(" ", unicodedata.normalize("NFKC", title).translate(_MARKS)).strip().casefold()
+    return _key(f"{feed_id}\0{folded}\0{iso(published)[:10]}")
