@@ -335,6 +335,20 @@ def test_the_store_creates_parent_directories_and_uses_wal(tmp_path):
         s.close()
 
 
+def test_close_folds_the_wal_back_into_the_file_and_can_be_called_twice(tmp_path):
+    path = tmp_path / "bot.db"
+    s = Store(path)
+    s.record(FEED.id, ok(), [art(i) for i in range(200)], [])
+    wal = path.with_name("bot.db-wal")
+    assert wal.exists() and wal.stat().st_size > 0
+    s.close()
+    s.close()
+    assert not wal.exists() or wal.stat().st_size == 0
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)  # the data is in the main file itself
+    assert conn.execute("select count(*) from articles").fetchone() == (200,)
+    conn.close()
+
+
 def test_a_file_that_is_not_a_database_gives_a_clear_store_error(tmp_path):
     path = tmp_path / "bot.db"
     path.write_bytes(b"this is not sqlite at all" * 100)
