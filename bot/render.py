@@ -8,14 +8,14 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from bot import messages
-from bot.models import Alert, Match
+from bot.models import Alert, Article, Match
 
 RLM, FSI, PDI, ELLIPSIS = "\u200f", "\u2068", "\u2069", "…"
 # bidi embeddings/overrides/isolates from a feed would unbalance ours: drop them
@@ -125,11 +125,18 @@ def _spans(matches: Iterable[Match], field: str, text: str) -> tuple[tuple[int, 
     return tuple(merge_spans(((m.start, m.end) for m in matches if m.field == field), len(text)))
 
 
-def snippet(summary: str, matches: Iterable[Match]) -> Fragment:
-    """One or two sentences around the first summary match (or the lead), matched words marked."""
+def snippet_of(article: Article, matches: Sequence[Match]) -> Fragment:
+    """From the summary when it matched; else from the page body when that matched; else the summary's lead."""
+    if article.body and not any(m.field == "summary" for m in matches) and any(m.field == "body" for m in matches):
+        return snippet(article.body, matches, "body")
+    return snippet(article.summary, matches)
+
+
+def snippet(summary: str, matches: Iterable[Match], field: str = "summary") -> Fragment:
+    """One or two sentences around the first match in `field` (or the lead), matched words marked."""
     if not summary.strip():
         return Fragment("")
-    spans = _spans(matches, "summary", summary)
+    spans = _spans(matches, field, summary)
     anchor = spans[0][0] if spans else 0
     bounds = [0] + [m.end() for m in SENTENCE_END.finditer(summary)] + [len(summary)]
     start = max(b for b in bounds if b <= anchor)
@@ -189,7 +196,7 @@ def _compose(alert: Alert, tz: ZoneInfo, language: str, now: datetime | None, *,
              title_max: int | None, snippet_max: int | None, max_watchlists: int = MAX_WATCHLISTS) -> str:
     article = alert.article
     title = Fragment(article.title, _spans(alert.matches, "title", article.title))
-    body = snippet(article.summary, alert.matches)
+    body = snippet_of(article, alert.matches)
     source = Fragment(article.feed_name[:MAX_NAME]).html(rich=rich)
     meta = f"📰 {source}"
     when = _when(alert, tz, language, now, rich)
@@ -218,7 +225,7 @@ def render_alert_html(alert: Alert, *, tz: ZoneInfo, language: str, now: datetim
         if over <= 0:
             return message
         if snippet_max != 0:
-            shown = utf16_len(snippet(alert.article.summary, alert.matches).text)
+            shown = utf16_len(snippet_of(alert.article, alert.matches).text)
             snippet_max = max(0, min(snippet_max or shown, shown) - over - 8)
             snippet_max = snippet_max if snippet_max >= 20 else 0
         else:

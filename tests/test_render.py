@@ -196,3 +196,15 @@ def test_console_text_is_plain():
     text = render_alert_text(seed_alert(), tz=TZ, language="en", now=NOW)
     assert "<" not in text and RLM not in text
     assert "*S-400*" in text and "5 min ago" in text and "https://www.enabbaladi.net/archives/1" in text
+
+
+def test_snippet_comes_from_the_page_body_when_only_the_body_matched():
+    body = "مقدمة طويلة عن الطقس. ثم التقى لافروف بالوفد السوري في موسكو. وختامًا شيء آخر تمامًا لا علاقة له."
+    a = Article("u", "f", "عنب بلدي", "https://e.x/1", "عنوان عام", "ملخص بلا أسماء.", NOW, body=body)
+    match = match_of(body, "لافروف", field="body", watchlist="officials", entry="lavrov", name="سيرغي لافروف")
+    message = render_alert_html(Alert(a, 5, (match,)), tz=TZ, language="ar", now=NOW)
+    plain, _ = telegram_view(message)
+    assert bold_texts(message) == ["لافروف"] and "ثم التقى لافروف بالوفد السوري في موسكو." in plain
+    assert "ملخص بلا أسماء" not in plain
+    with_summary = Alert(a, 5, (match, match_of(a.summary, "أسماء", field="summary")))
+    assert "ملخص بلا أسماء" in telegram_view(render_alert_html(with_summary, tz=TZ, language="ar", now=NOW))[0]
