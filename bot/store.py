@@ -1,4 +1,4 @@
-"""The SQLite store: feed state, seen articles, the alert outbox, chats, subscriptions and per-chat settings.
+"""The SQLite store: feed state, seen articles, the alert outbox, chats, subscriptions, settings, story index.
 
 Speaks SQL and models dataclasses only; knows nothing of HTTP, feed formats, matching rules or Telegram.
 """
@@ -25,6 +25,7 @@ from bot.schema import parse_dt as _dt
 
 BUSY_TIMEOUT_SECONDS = 10.0
 CHECKPOINT_SECONDS = 2.0
+WAL_SAFETY_PAGES = 16384  # 64 MiB of WAL before a caller's commit checkpoints by itself
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 3600.0
 _CHUNK = 500  # host parameters per IN (...) query
@@ -36,11 +37,11 @@ class StoreError(Exception):
     """The database cannot be used: corrupted, locked, full, closed. The message says which and where."""
 
 
-def _explain(exc: Exception, path: Path) -> str:
+def _explain(exc: Exception, path: Path, waited: float = BUSY_TIMEOUT_SECONDS) -> str:
     text = str(exc)
     low = text.lower()
     if "locked" in low or "busy" in low:
-        return f"{path}: database is locked by another connection (waited {BUSY_TIMEOUT_SECONDS:g}s): {text}"
+        return f"{path}: database is locked by another connection (waited {waited:g}s): {text}"
     if "full" in low:
         return f"{path}: disk full, cannot write the database: {text}"
     if "malformed" in low or "not a database" in low or "corrupt" in low:
@@ -59,7 +60,7 @@ def _guarded(fn):
             try:
                 return fn(self, *args, **kwargs)
             except sqlite3.Error as exc:
-                raise StoreError(_explain(exc, self.path)) from exc
+                raise StoreError(_explain(exc, self.path, self.busy_timeout)) from exc
 
     return wrapper
 
@@ -112,14 +113,16 @@ class _Checkpointer(threading.Thread):
 
 
 class Store:
-    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] | None = None,
+                 busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self.path = Path(path)
+        self.busy_timeout = busy_timeout
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=BUSY_TIMEOUT_SECONDS)
+        conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=busy_timeout)
         try:
-            conn.execute(f"pragma busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            conn.execute(f"pragma busy_timeout = {int(busy_timeout * 1000)}")
             problems = [row[0] for row in conn.execute("pragma integrity_check").fetchall()]
             if problems != ["ok"]:
                 raise StoreError(f"{self.path}: integrity check failed: {'; '.join(problems[:5])}; "
@@ -129,11 +132,14 @@ class Store:
             conn.execute("pragma foreign_keys = on")
             conn.execute("pragma synchronous = normal")
             conn.execute("pragma cache_size = -32768")  # 32 MiB: the band index stays hot
-            conn.execute("pragma wal_autocheckpoint = 0")  # the checkpointer thread does it, off the caller's time
+            # The checkpointer thread copies the WAL back off the callers' time; autocheckpoint stays only as a
+            # safety net for long write bursts, during which passive checkpoints never catch up with the writer.
+            conn.execute(f"pragma wal_autocheckpoint = {WAL_SAFETY_PAGES}")
+            conn.execute(f"pragma journal_size_limit = {WAL_SAFETY_PAGES * 4096}")
             schema.migrate(self.db)
         except sqlite3.Error as exc:
             conn.close()
-            raise StoreError(_explain(exc, self.path)) from exc
+            raise StoreError(_explain(exc, self.path, busy_timeout)) from exc
         except BaseException:
             conn.close()
             raise

@@ -371,6 +371,21 @@ def test_a_failed_integrity_check_gives_a_clear_store_error(tmp_path):
     assert str(path) in str(err.value)
 
 
+def test_a_database_locked_by_another_writer_gives_a_clear_store_error(tmp_path):
+    path = tmp_path / "bot.db"
+    s = Store(path, busy_timeout=0.2)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("begin exclusive")
+        with pytest.raises(StoreError, match=r"locked by another connection \(waited 0.2s\)"):
+            s.record_failure(FEED.id, "timeout")
+        other.execute("rollback")
+        assert s.record_failure(FEED.id, "timeout").error_count == 1  # usable again once the lock is gone
+    finally:
+        other.close()
+        s.close()
+
+
 def test_a_closed_store_raises_store_error(tmp_path):
     s = Store(tmp_path / "bot.db")
     s.close()
