@@ -65,18 +65,19 @@ def build(path: Path, n: int, seed: int = 1) -> float:
         stamps = [(NOW - timedelta(seconds=span * (1 - i / n))).isoformat(timespec="microseconds")
                   for i in range(lo, hi)]
         titles = [sentence(rng, 9) for _ in range(lo, hi)]
+        uids = [f"{rng.getrandbits(256):064x}" for _ in range(lo, hi)]  # sha256 hex, as the parser makes them
         leads = [sentence(rng, 25)[:stories.LEAD_CHARS] for _ in range(lo, hi)]
         conn.executemany(
             "insert into articles (uid, feed_id, url, title, published, seen_at, url_key, title_key) "
             "values (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(f"{rng.getrandbits(256):064x}", f"feed{i % 300}", f"https://news{i % 300}.example/a/{i}", titles[i - lo],
+            [(uids[i - lo], f"feed{i % 300}", f"https://news{i % 300}.example/a/{i}", titles[i - lo],
               stamps[i - lo], stamps[i - lo], rng.getrandbits(63), rng.getrandbits(63)) for i in range(lo, hi)])
         conn.executemany("insert into stories (id, created_at, last_seen_at) values (?, ?, ?)",
                          [(i + 1, stamps[i - lo], stamps[i - lo]) for i in range(lo, hi) if i % 3 != 2])
         conn.executemany(
             "insert into story_members (id, uid, story_id, feed_id, feed_name, seen_at, text) "
             "values (?, ?, ?, ?, ?, ?, ?)",
-            [(i + 1, f"m{i}", i + 1 if i % 3 != 2 else i, f"feed{i % 300}", f"feed {i % 300}", stamps[i - lo],
+            [(i + 1, uids[i - lo], i + 1 if i % 3 != 2 else i, f"feed{i % 300}", f"feed {i % 300}", stamps[i - lo],
               f"{titles[i - lo]}\n{leads[i - lo]}") for i in range(lo, hi)])
         bands = sorted((rng.getrandbits(64) - (1 << 63), i + 1) for i in range(lo, hi) for _ in range(16))
         conn.executemany("insert into story_bands (band, member_id) values (?, ?)", bands)
