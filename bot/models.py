@@ -223,6 +223,8 @@ class Delivery:
     error: str | None = None  # transient: stays pending, retried later
     retry_after: float | None = None  # seconds Telegram asked us to wait
     chat_gone: bool = False  # blocked / chat not found: deactivate the subscriber
+    held_until: datetime | None = None  # quiet hours / digest: keep pending until then, not an attempt
+    migrated_to: int | None = None  # the group became a supergroup with this id
 
 
 @dataclass(frozen=True, slots=True)
