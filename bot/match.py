@@ -9,10 +9,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from bot.candidates import Candidates
 from bot.models import Entry, Match, Watchlist
 from bot.normalize import normalize_text
 from bot.phrases import FieldWords, Occurrence, Phrase, find
-from bot.termindex import TermIndex, fuzzy_score
+from bot.termindex import SPLIT_DESIGNATOR, TermIndex, fuzzy_score
 from bot.tokens import alternatives, canonical, words
 
 NEAR_MISS_FLOOR = 75.0  # explain() reports fuzzy near misses scoring at least this
@@ -73,9 +74,8 @@ class Matcher:
                                                    *c.context)]
         self._index = TermIndex(((w, p.threshold) for p in everything for w in p.words),
                                 (p.words[p.anchor] for p in triggers))
-        self._by_anchor: dict[str, set[int]] = {}
-        for p in triggers:
-            self._by_anchor.setdefault(p.words[p.anchor], set()).add(p.entry)
+        self._candidates = Candidates([p for c in entries for p in c.terms],
+                                      [(number, c.all_of) for number, c in enumerate(entries) if c.all_of])
 
     @property
     def entry_count(self) -> int:
@@ -98,21 +98,24 @@ class Matcher:
 
     def _run(self, fields: Mapping[str, str], trace: list[dict] | None) -> tuple[list[Match], dict]:
         texts = {name: text for name, text in fields.items() if isinstance(text, str) and text}
-        gated: set[str] = set()
+        chunks: set[str] = set()
         for text in texts.values():
-            gated |= self._index.gate(set(words(normalize_text(text))))
-        if not gated and trace is None:
+            chunks.update(text.split())
+        present = self._index.scan(chunks)
+        if present is not None and SPLIT_DESIGNATOR in present:  # e.g. "إس 400": look at the joined words
+            present = {h.term_token for text in texts.values() for w in set(words(normalize_text(text)))
+                       for h in self._index.hits(w)}
+        candidates = self._candidates.entries(present) if present else []
+        if not candidates and trace is None:
             return [], {}
-        candidates: set[int] = set()
-        for word in gated:
-            for hit in self._index.hits(word):
-                candidates |= self._by_anchor.get(hit.term_token, set())
         out: list[Match] = []
         views: dict[str, FieldWords] = {}
         for name, text in texts.items():
+            if trace is None and len(texts) > 1 and not self._index.touches(set(text.split())):
+                continue  # no chunk of this field stands for any watchlist word
             view = views[name] = FieldWords.build(text, self._index)
             found: list[Match] = []
-            for number in sorted(candidates):
+            for number in candidates:
                 found += self._entry_matches(self._entries[number], name, view, trace)
             out += sorted(found, key=lambda m: (m.start, m.end, m.watchlist, m.entry))
         return out, views

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from itertools import compress
 
 # ---------------------------------------------------------------- the rules, one small function each
 
@@ -135,7 +136,7 @@ _GAP = r"[\s\-\u2010-\u2015_]"
 _ARABIC_PREFIX = "|".join(sorted(LETTER_NAMES, key=len, reverse=True))
 _DESIGNATOR = re.compile(
     rf"(?<![^\W_])(?:(?P<lat>[a-z]{{1,3}})(?P<lgap>{_GAP}{{0,3}})"
-    rf"|(?P<ar>(?:[وفبل]|ال|وال|بال|لل)?(?:{_ARABIC_PREFIX}))(?P<agap>{_GAP}{{0,3}}))(?=\d)(?P<num>\d+)(?![^\W_])"
+    rf"|(?P<ar>[وفبل]?(?:{_ARABIC_PREFIX}))(?P<agap>{_GAP}{{0,3}}))(?=\d)(?P<num>\d+)(?![^\W_])"
 )
 
 
@@ -175,15 +176,14 @@ def normalize_text(text: str) -> str:
 
 def normalize(text: str) -> Normalized:
     """The normalised text with, for every character, where it came from in `text`."""
-    chars: list[str] = []
-    offsets: list[int] = []
     table = _TABLE
-    for i, ch in enumerate(text):
-        out = table[ord(ch)]
-        if out:
-            chars.append(out)
-            offsets.extend([i] * len(out))
-    mapped = "".join(chars)
+    outs = [table[o] for o in map(ord, text)]
+    lengths = list(map(len, outs))
+    mapped = "".join(outs)
+    if len(mapped) == len(lengths) - lengths.count(0):  # no character became several: C-speed offsets
+        offsets = list(compress(range(len(text)), lengths))
+    else:
+        offsets = [i for i, n in enumerate(lengths) for _ in range(n)]
     pieces, kept, last = [], [], 0
     for m in _DESIGNATOR.finditer(mapped):
         if not _gap_ok(m):

@@ -40,20 +40,22 @@ class FieldWords:
     norm: Normalized
     tokens: list[Token]
     sentences: list[int]
-    at: list[dict[str, Hit]]  # per token: watchlist word → best hit
+    at: dict[int, dict[str, Hit]]  # token position → watchlist word → best hit (positions with hits only)
     where: dict[str, list[int]]  # watchlist word → token positions
 
     @classmethod
     def build(cls, original: str, index: TermIndex) -> FieldWords:
         norm = normalize(original)
         tokens = tokenize(norm.text)
-        at: list[dict[str, Hit]] = []
+        at: dict[int, dict[str, Hit]] = {}
         where: dict[str, list[int]] = defaultdict(list)
+        hits = index.hits
         for pos, token in enumerate(tokens):
-            found = {h.term_token: h for h in index.hits(token.text)}
-            at.append(found)
-            for word in found:
-                where[word].append(pos)
+            found = hits(token.text)
+            if found:
+                at[pos] = {h.term_token: h for h in found}
+                for h in found:
+                    where[h.term_token].append(pos)
         return cls(original, norm, tokens, sentence_ids(norm.text, tokens), at, where)
 
     def span(self, first: int, last: int) -> tuple[int, int]:
@@ -79,7 +81,7 @@ def find(phrase: Phrase, field: FieldWords) -> list[Occurrence]:
                 continue
             if len({field.sentences[p] for p in layout}) != 1:
                 continue
-            hits = [field.at[p].get(w) for p, w in zip(layout, phrase.words, strict=True)]
+            hits = [field.at.get(p, {}).get(w) for p, w in zip(layout, phrase.words, strict=True)]
             if any(h is None or h.score < phrase.threshold for h in hits):
                 continue
             found[layout[0]] = Occurrence(phrase, layout[0], layout[-1], min(h.score for h in hits),

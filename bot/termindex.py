@@ -12,14 +12,16 @@ from typing import NamedTuple
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
-from bot.tokens import alternatives, core_length, skeleton
+from bot.normalize import normalize_text
+from bot.tokens import alternatives, core_length, designator_prefix, skeleton, words
 
 MIN_FUZZY_CORE = 5  # a watchlist word needs this many letters (not counting ال) to be matched fuzzily
 SHORT = 3  # watchlist words this short never match through a stripped article (حمص ≠ الحمص)
 MIN_FUZZY_WORD = 4  # text words shorter than this are only ever compared exactly
 CLASS_SWAP_COST = 2  # score points a letter-class swap (غ/ج/ق/ك, ف/ڤ, ب/پ) costs
 SUFFIXES = frozenset({"ي", "ه", "ا", "ان", "ين", "ون", "ات", "ها", "هم", "يه", "يون", "يين", "وي", "ية"})
-MEMO_LIMIT = 200_000  # distinct text words remembered before the memo starts again
+MEMO_LIMIT = 300_000  # distinct text chunks remembered before the memo starts again
+SPLIT_DESIGNATOR = "\x00designator"  # marker: a chunk that may start a designator written with a space
 
 
 class Hit(NamedTuple):
@@ -63,9 +65,9 @@ def _max_deletes(length: int, threshold: int) -> int:
 class TermIndex:
     """Built once from every phrase's words; `hits(word)` answers what a text word may stand for."""
 
-    def __init__(self, words: Iterable[tuple[str, int]], anchors: Iterable[str]):
+    def __init__(self, vocabulary: Iterable[tuple[str, int]], anchors: Iterable[str]):
         self.thresholds: dict[str, int] = {}
-        for word, threshold in words:  # a word shared by phrases keeps the lowest (most lenient) threshold
+        for word, threshold in vocabulary:  # a shared word keeps the most lenient threshold
             self.thresholds[word] = min(threshold, self.thresholds.get(word, 101))
         self.anchors = frozenset(anchors)
         neighbours: dict[str, list[str]] = {}
@@ -76,11 +78,13 @@ class TermIndex:
             for key in _deletes(skel, max(1, _max_deletes(len(skel), threshold))):
                 neighbours.setdefault(key, []).append(word)
         self.neighbours: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in neighbours.items()}
+        self.prefixes = frozenset(designator_prefix(w) for w in self.thresholds if w[-1:].isdigit()) - {None}
         self._lock = threading.Lock()
-        self._memo: dict[str, tuple[Hit, ...]] = {}
-        self._seen: set[str] = set()  # every word in the memo
-        self._gate: set[str] = set()  # words that stand for an anchor word: the article needs a closer look
-        self._generation = 0  # bumped whenever the memo starts again
+        self._words: dict[str, tuple[Hit, ...]] = {}  # normalised word → hits
+        self._chunks: dict[str, frozenset[str]] = {}  # raw chunk of text → watchlist words it may stand for
+        self._seen: set[str] = set()  # the chunks in the memo (a set: set difference stays C-fast)
+        self._hit: set[str] = set()  # chunks standing for some watchlist word
+        self._gate: set[str] = set()  # chunks standing for an anchor word: the article needs a closer look
 
     # ------------------------------------------------------------ per word
 
@@ -111,36 +115,43 @@ class TermIndex:
             best[hit.term_token] = hit
 
     def hits(self, word: str) -> tuple[Hit, ...]:
-        found = self._memo.get(word)
+        """What a normalised text word may stand for (memoised)."""
+        found = self._words.get(word)
         if found is None:
-            self.remember([word])
-            found = self._memo.get(word) or self.compute(word)
+            found = self._words[word] = self.compute(word)
         return found
 
-    def remember(self, words: Iterable[str]) -> None:
-        """Work out and memoise words not seen before (the memo is only a cache: results never change)."""
-        with self._lock:
-            if len(self._seen) > MEMO_LIMIT:
-                self._memo, self._seen, self._gate = {}, set(), set()
-                self._generation += 1
-            for word in words:
-                if word in self._seen:
-                    continue
-                found = self.compute(word)
-                if found:
-                    self._memo[word] = found
-                    if any(h.term_token in self.anchors for h in found):
-                        self._gate.add(word)
-                else:
-                    self._memo[word] = ()
-                self._seen.add(word)
+    def _chunk_terms(self, chunk: str) -> frozenset[str]:
+        terms: set[str] = set()
+        for word in words(normalize_text(chunk)):
+            terms.update(h.term_token for h in self.hits(word))
+            if self.prefixes and not word[-1:].isdigit() and designator_prefix(word) in self.prefixes:
+                terms.add(SPLIT_DESIGNATOR)
+        return frozenset(terms)
 
-    def gate(self, words: set[str]) -> set[str]:
-        """Which of these text words stand for an anchor word (fast: set operations, new words only)."""
-        while True:
-            generation = self._generation
-            new = words - self._seen
-            if new:
-                self.remember(new)
-            if generation == self._generation:
-                return words & self._gate
+    def touches(self, chunks: set[str]) -> bool:
+        """Whether any of these (already scanned) chunks stands for a watchlist word."""
+        return not chunks.isdisjoint(self._hit)
+
+    def scan(self, chunks: set[str]) -> set[str] | None:
+        """Watchlist words the text's whitespace chunks may stand for; None if no anchor is among them.
+
+        Set operations over memoised chunks: only chunks never seen before are normalised and looked up.
+        SPLIT_DESIGNATOR in the answer means a designator may be split over two chunks (إس 400): look closer.
+        """
+        with self._lock:
+            if len(self._chunks) > MEMO_LIMIT:
+                self._chunks, self._words, self._seen, self._hit, self._gate = {}, {}, set(), set(), set()
+            for chunk in chunks - self._seen:
+                terms = self._chunks[chunk] = self._chunk_terms(chunk)
+                self._seen.add(chunk)
+                if terms:
+                    self._hit.add(chunk)
+                    if not terms.isdisjoint(self.anchors) or SPLIT_DESIGNATOR in terms:
+                        self._gate.add(chunk)
+            if chunks.isdisjoint(self._gate):
+                return None
+            present: set[str] = set()
+            for chunk in chunks & self._hit:
+                present |= self._chunks[chunk]
+            return present

@@ -55,6 +55,18 @@ def canonical(word: str) -> str:
     return word
 
 
+_PREFIX = re.compile(r"^[وفبل]?(" + "|".join(sorted(LETTER_NAMES, key=len, reverse=True))
+                     + r")\d*$|^([a-z]{1,3})\d*$")
+
+
+def designator_prefix(word: str) -> str | None:
+    """The Latin letters a designator starts with: s400 → s, باس → s, mig → mig; None for other words."""
+    m = _PREFIX.match(word)
+    if m is None:
+        return None
+    return LETTER_NAMES[m.group(1)] if m.group(1) else m.group(2)
+
+
 def alternatives(word: str) -> list[Alternative]:
     """The word whole, then with each proclitic it may carry taken off. Never only the stripped form."""
     out = [Alternative(canonical(word), "")]
