@@ -203,6 +203,8 @@ class Matcher:
                     if number in best and score <= best[number]["score"]:
                         continue
                     positions = [pos for s, pos in found if s > 0]
+                    if max(positions) - min(positions) > len(p.words):
+                        continue  # the words are scattered: not a near miss of this phrase
                     start, end = view.span(min(positions), max(positions))
                     best[number] = {"kind": "fuzzy", **_who(c), "field": field, "term": p.text,
                                     "text": view.original[start:end], "score": score,
