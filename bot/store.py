@@ -347,6 +347,13 @@ class Store:
                 elif d.permanent_error is not None:
                     self.db.execute("update outbox set status = 'failed', last_error = ? where id = ?",
                                     [d.permanent_error, d.alert_id])
+                elif d.migrated_to is not None:
+                    chat = self.db.execute("select chat_id from outbox where id = ?", [d.alert_id]).fetchone()
+                    if chat is not None:
+                        self._migrate_chat(chat[0], d.migrated_to, now)
+                elif d.held_until is not None:  # quiet hours or a digest: not an attempt, no error
+                    self.db.execute("update outbox set next_attempt_at = ? where id = ? and status = 'pending'",
+                                    [_iso(d.held_until), d.alert_id])
                 else:
                     row = self.db.execute("select attempts from outbox where id = ? and status = 'pending'",
                                           [d.alert_id]).fetchone()
@@ -385,6 +392,20 @@ class Store:
         self.db.execute("update chats set active = 0 where chat_id = ?", [chat_id])
         self.db.execute("update outbox set status = 'failed', last_error = ? where chat_id = ? and status = 'pending'",
                         [reason, chat_id])
+
+    def _migrate_chat(self, old: int, new: int, now: datetime) -> None:
+        """A group became a supergroup: move its settings, subscriptions and pending alerts to the new id."""
+        self._ensure_chat(old)
+        self.db.execute("insert or ignore into chats (chat_id, kind, title, active, language, created_at) "
+                        "select ?, kind, title, active, language, created_at from chats where chat_id = ?", [new, old])
+        for table in ("subscriptions", "settings"):
+            self.db.execute(f"update or ignore {table} set chat_id = ? where chat_id = ?", [new, old])
+            self.db.execute(f"delete from {table} where chat_id = ?", [old])
+        self.db.execute("update or ignore outbox set chat_id = ?, payload = json_set(payload, '$.chat_id', ?), "
+                        "next_attempt_at = ? where chat_id = ? and status = 'pending'", [new, new, _iso(now), old])
+        self.db.execute("update outbox set status = 'failed', last_error = ? where chat_id = ? and status = 'pending'",
+                        [f"chat migrated to {new}, where this alert was already queued", old])
+        self.db.execute("update chats set active = 0 where chat_id = ?", [old])
 
     @_guarded
     def upsert_chat(self, chat_id: int, *, kind: str = "private", title: str = "", active: bool = True) -> None:

@@ -88,7 +88,7 @@ def test_record_queues_alerts_and_rebuilds_them_exactly(db):
     assert pending.alert == wanted and pending.attempts == 0
     assert pending.alert.article.published.utcoffset() == timedelta(hours=3)
     assert isinstance(pending.alert.matches[0].rules, tuple)
-    naive = art(2, published=None, guid=None)
+    naive = art(2, published=None, guid=None, body="نص الصفحة الكامل")
     db.record(FEED.id, ok(), [naive], [alert(naive, 7)])
     assert [p.alert for p in db.pending_alerts()] == [wanted, alert(naive, 7)]
 
@@ -205,6 +205,31 @@ def test_chat_gone_deactivates_the_chat_and_fails_its_other_pending_alerts(db):
     assert db.outbox_counts() == {"pending": 1, "sent": 0, "failed": 2}
     reason = db.db.execute("select last_error from outbox where id = ?", [second]).fetchone()[0]
     assert "blocked" in reason
+
+
+def test_a_held_alert_waits_until_then_without_counting_an_attempt(db, clock):
+    [aid] = queue(db)
+    db.mark_delivered([Delivery(alert_id=aid, sent=False, held_until=T0 + timedelta(hours=7))])
+    clock.advance(hours=6, minutes=59)
+    assert db.pending_alerts() == []
+    clock.advance(minutes=1)
+    [pending] = db.pending_alerts()
+    assert pending.attempts == 0
+    assert db.db.execute("select last_error from outbox where id = ?", [aid]).fetchone() == (None,)
+
+
+def test_a_migrated_group_moves_its_alerts_subscriptions_and_settings(db):
+    db.upsert_chat(-5, kind="group", title="غرفة")
+    db.subscribe(-5, ["people"])
+    db.set_setting(-5, "digest", "daily")
+    db.set_language(-5, "en")
+    first, second = queue(db, 2, chat_id=-5)
+    db.mark_delivered([Delivery(alert_id=first, sent=False, error="migrated", migrated_to=-1005)])
+    assert {p.id: p.alert.chat_id for p in db.pending_alerts()} == {first: -1005, second: -1005}
+    assert db.recipients(["people"]) == {-1005: frozenset({"people"})}
+    assert (db.setting(-1005, "digest"), db.language(-1005), db.is_active(-5)) == ("daily", "en", False)
+    assert db.subscriptions(-5) == frozenset()
+    assert db.record(FEED.id, ok(), [], [alert(art(100), -1005)]) == 0  # the moved row still deduplicates
 
 
 def test_recent_alerts_newest_first_filtered_by_watchlist(db):
