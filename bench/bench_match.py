@@ -47,13 +47,26 @@ SEED = (ROOT / "tests" / "data" / "seed_article.txt").read_text(encoding="utf-8"
 LETTERS = "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"
 
 
+SYLLABLES = ["حم", "دا", "ني", "شا", "مي", "قا", "سم", "ري", "طا", "لب", "نو", "رس", "خي", "زي", "عو", "جا", "فر",
+             "كو", "بر", "هد", "صا", "تل", "غا", "ذي"]
+ENDINGS = ["ي", "اوي", "اني", ""]
+
+
+def surnames(rng: random.Random, count: int) -> list[str]:
+    """The real surnames above plus family names built from syllables (nisba style), for a realistic spread."""
+    made = {f"{rng.choice(['ال', ''])}{rng.choice(SYLLABLES)}{rng.choice(SYLLABLES)}{rng.choice(ENDINGS)}"
+            for _ in range(count)}
+    return LAST_AR + sorted(made)
+
+
 def make_watchlist(size: int, rng: random.Random) -> Watchlist:
     """Realistic analyst entries: people (Arabic + Latin), places, designators, a few with rules."""
     entries, seen = [], set()
+    last_names = surnames(rng, max(50, size // 3))
     while len(entries) < size:
         kind = rng.random()
         if kind < 0.6:
-            first, last = rng.choice(FIRST_AR), rng.choice(LAST_AR)
+            first, last = rng.choice(FIRST_AR), rng.choice(last_names)
             middle = rng.choice(FIRST_AR) if rng.random() < 0.5 else ""
             name = " ".join(w for w in (first, middle, last) if w)
             aliases = [f"{first} {last}", last if last in DISTINCT else f"{middle or first} {last}",

@@ -91,7 +91,7 @@ class Matcher:
         matches, views = self._run(fields, trace)
         matched_entries = {(m.watchlist, m.entry) for m in matches}
         trace += self._fuzzy_near_misses(views, matched_entries)
-        return {"normalized": {name: view.norm.text for name, view in views.items()},
+        return {"normalized": {name: view.text for name, view in views.items()},
                 "matches": [_match_dict(m) for m in matches], "near_misses": trace}
 
     # ------------------------------------------------------------ internals
@@ -113,7 +113,7 @@ class Matcher:
         for name, text in texts.items():
             if trace is None and len(texts) > 1 and not self._index.touches(set(text.split())):
                 continue  # no chunk of this field stands for any watchlist word
-            view = views[name] = FieldWords.build(text, self._index)
+            view = views[name] = FieldWords(text, self._index)
             found: list[Match] = []
             for number in candidates:
                 found += self._entry_matches(self._entries[number], name, view, trace)
@@ -155,7 +155,7 @@ class Matcher:
         used: dict[tuple[int, int], Occurrence] = {}
         for i, (start, _, _) in enumerate(events):
             window = [e for e in events[i:] if e[0] - start <= c.entry.within
-                      and view.sentences[e[0]] == view.sentences[start]]
+                      and view.sentence(e[0]) == view.sentence(start)]
             if {g for _, g, _ in window} == set(range(len(groups))):
                 firsts = {g: o for _, g, o in reversed(window)}
                 score = min(o.score for o in firsts.values())
@@ -169,10 +169,10 @@ class Matcher:
         return list(used.values())
 
     def _without_excluded(self, c, view, occurrences, field, trace) -> list[Occurrence]:
-        vetoes = {view.sentences[o.first]: o for p in c.exclude for o in find(p, view)}
+        vetoes = {view.sentence(o.first): o for p in c.exclude for o in find(p, view)}
         out = []
         for o in occurrences:
-            veto = vetoes.get(view.sentences[o.first])
+            veto = vetoes.get(view.sentence(o.first))
             if veto is None:
                 out.append(o)
             elif trace is not None:

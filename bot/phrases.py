@@ -5,13 +5,13 @@ Owns phrase occurrences and their evidence; knows nothing about entries, exclusi
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import NamedTuple
 
-from bot.normalize import Normalized, normalize
+from bot.normalize import Normalized, normalize, normalize_text
 from bot.termindex import Hit, TermIndex
-from bot.tokens import Token, sentence_ids, tokenize
+from bot.tokens import SENTENCE_END, Token, word_table
 
 
 class Phrase(NamedTuple):
@@ -32,34 +32,46 @@ class Occurrence(NamedTuple):
     rules: tuple[str, ...]
 
 
-@dataclass
 class FieldWords:
-    """One field, normalised and tokenised, with what each word may stand for."""
+    """One field, normalised and split into words, with what each word may stand for.
 
-    original: str
-    norm: Normalized
-    tokens: list[Token]
-    sentences: list[int]
-    at: dict[int, dict[str, Hit]]  # token position → watchlist word → best hit (positions with hits only)
-    where: dict[str, list[int]]  # watchlist word → token positions
+    The offset map back to the original is built only when a span is asked for (most fields never need it).
+    """
 
-    @classmethod
-    def build(cls, original: str, index: TermIndex) -> FieldWords:
-        norm = normalize(original)
-        tokens = tokenize(norm.text)
-        at: dict[int, dict[str, Hit]] = {}
-        where: dict[str, list[int]] = defaultdict(list)
+    def __init__(self, original: str, index: TermIndex):
+        self.original = original
+        self.text = normalize_text(original)
+        self.words, self.starts, self.ends = word_table(self.text)
+        self.count = len(self.words)
+        self._sentence_ends = [m.start() for m in SENTENCE_END.finditer(self.text)]
+        self._norm: Normalized | None = None
+        self.at: dict[int, dict[str, Hit]] = {}  # word position → watchlist word → best hit (hits only)
+        self.where: dict[str, list[int]] = defaultdict(list)  # watchlist word → word positions
         hits = index.hits
-        for pos, token in enumerate(tokens):
-            found = hits(token.text)
+        for pos, word in enumerate(self.words):
+            found = hits(word)
             if found:
-                at[pos] = {h.term_token: h for h in found}
+                self.at[pos] = {h.term_token: h for h in found}
                 for h in found:
-                    where[h.term_token].append(pos)
-        return cls(original, norm, tokens, sentence_ids(norm.text, tokens), at, where)
+                    self.where[h.term_token].append(pos)
+
+    def sentence(self, pos: int) -> int:
+        """How many sentence ends come before the word at this position."""
+        return bisect.bisect_right(self._sentence_ends, self.starts[pos])
+
+    @property
+    def norm(self) -> Normalized:
+        if self._norm is None:
+            self._norm = normalize(self.original)
+        return self._norm
+
+    @property
+    def tokens(self) -> list[Token]:
+        return [Token(w, a, b) for w, a, b in zip(self.words, self.starts, self.ends, strict=True)]
 
     def span(self, first: int, last: int) -> tuple[int, int]:
-        return self.norm.span(self.original, self.tokens[first].start, self.tokens[last].end)
+        """Original [start, end) of words first..last."""
+        return self.norm.span(self.original, self.starts[first], self.ends[last])
 
 
 def _layouts(n: int, anchor: int, pos: int) -> list[list[int]]:
@@ -77,9 +89,9 @@ def find(phrase: Phrase, field: FieldWords) -> list[Occurrence]:
     n = len(phrase.words)
     for pos in field.where.get(phrase.words[phrase.anchor], ()):
         for layout in _layouts(n, phrase.anchor, pos):
-            if layout[0] < 0 or layout[-1] >= len(field.tokens) or layout[0] in found:
+            if layout[0] < 0 or layout[-1] >= field.count or layout[0] in found:
                 continue
-            if len({field.sentences[p] for p in layout}) != 1:
+            if field.sentence(layout[0]) != field.sentence(layout[-1]):
                 continue
             hits = [field.at.get(p, {}).get(w) for p, w in zip(layout, phrase.words, strict=True)]
             if any(h is None or h.score < phrase.threshold for h in hits):

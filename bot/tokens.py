@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from itertools import accumulate
 from typing import NamedTuple
 
 from bot.normalize import LETTER_NAMES
@@ -40,6 +41,17 @@ class Alternative(NamedTuple):
 
 def tokenize(normalized: str) -> list[Token]:
     return [Token(m.group(), m.start(), m.end()) for m in WORD.finditer(normalized)]
+
+
+_SPLIT = re.compile(r"([^\W_]+)")
+
+
+def word_table(normalized: str) -> tuple[list[str], list[int], list[int]]:
+    """Words with their start and end offsets, computed with C-level splitting and running sums."""
+    parts = _SPLIT.split(normalized)  # separator, word, separator, word, …, separator
+    bounds = list(accumulate(map(len, parts)))
+    found = parts[1::2]
+    return found, bounds[0::2][: len(found)], bounds[1::2]
 
 
 def words(normalized: str) -> list[str]:
