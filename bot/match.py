@@ -96,7 +96,9 @@ class Matcher:
 
     # ------------------------------------------------------------ internals
 
-    def _run(self, fields: Mapping[str, str], trace: list[dict] | None) -> tuple[list[Match], dict]:
+    def _run(self, fields: Mapping[str, str], trace: list[dict] | None,
+             exhaustive: bool = False) -> tuple[list[Match], dict]:
+        """Match the fields; `exhaustive` skips every pre-filter (slow; tests use it as the reference)."""
         texts = {name: text for name, text in fields.items() if isinstance(text, str) and text}
         chunks: set[str] = set()
         for text in texts.values():
@@ -106,12 +108,15 @@ class Matcher:
             present = {h.term_token for text in texts.values() for w in set(words(normalize_text(text)))
                        for h in self._index.hits(w)}
         candidates = self._candidates.entries(present) if present else []
+        if exhaustive:
+            candidates = list(range(len(self._entries)))
         if not candidates and trace is None:
             return [], {}
         out: list[Match] = []
         views: dict[str, FieldWords] = {}
         for name, text in texts.items():
-            if trace is None and len(texts) > 1 and not self._index.touches(set(text.split())):
+            skip = not exhaustive and trace is None and len(texts) > 1
+            if skip and not self._index.touches(set(text.split())):
                 continue  # no chunk of this field stands for any watchlist word
             view = views[name] = FieldWords(text, self._index)
             found: list[Match] = []

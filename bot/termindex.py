@@ -20,7 +20,7 @@ SHORT = 3  # watchlist words this short never match through a stripped article (
 MIN_FUZZY_WORD = 4  # text words shorter than this are only ever compared exactly
 CLASS_SWAP_COST = 2  # score points a letter-class swap (غ/ج/ق/ك, ف/ڤ, ب/پ) costs
 SUFFIXES = frozenset({"ي", "ه", "ا", "ان", "ين", "ون", "ات", "ها", "هم", "يه", "يون", "يين", "وي", "ية"})
-MEMO_LIMIT = 300_000  # distinct text chunks remembered before the memo starts again
+MEMO_LIMIT = 100_000  # distinct text chunks remembered before the memo starts again
 SPLIT_DESIGNATOR = "\x00designator"  # marker: a chunk that may start a designator written with a space
 
 

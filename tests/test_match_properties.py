@@ -74,6 +74,14 @@ def test_random_text_never_crashes_and_spans_are_exact(title, summary):
 
 
 @FAST
+@given(ARABICISH, ARABICISH)
+def test_prefilters_never_lose_a_match(title, summary):
+    """The chunk memo, anchor gate and candidate filter agree with evaluating every entry everywhere."""
+    fields = {"title": title, "summary": summary}
+    assert DEFAULT.match(fields) == DEFAULT._run(fields, None, exhaustive=True)[0]
+
+
+@FAST
 @given(ANY_TEXT)
 def test_matcher_is_deterministic(text):
     first = DEFAULT.match({"text": text})
