@@ -147,6 +147,14 @@ def main() -> None:
         warm_rates[size] = warm
         print(f"{size:>8} {compile_s:>9.2f} {cold:>11,.0f} {warm:>11,.0f} {naive:>12,.1f} {warm / naive:>8,.0f}x "
               f"{hit:>8.1%} {compiled_mb:>10.1f}")
+    tracemalloc.start()
+    matcher = compile_matcher([watchlist])
+    for article in articles:
+        matcher.match(article)
+    with_memo_mb = tracemalloc.get_traced_memory()[0] / 1e6
+    tracemalloc.stop()
+    print(f"memory at 10,000 entries after matching {len(articles):,} articles (word memo included): "
+          f"{with_memo_mb:.1f} MB")
     print(f"cost growth 10 → 10,000 entries (warm): {warm_rates[10] / warm_rates[10_000]:.2f}x "
           f"(target ≤ 3x); targets: ≥20,000 art/s at 1,000, ≥10,000 at 10,000, ≤100 MB at 10,000")
 

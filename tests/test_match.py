@@ -139,3 +139,11 @@ def test_render_explanation_is_readable():
     assert "لافروف" in text and "officials/lavrov" in text and "prefix «و» taken off" in text
     assert "officials/putin" in text and "threshold 90" in text
     assert render_explanation({"normalized": {}, "matches": [], "near_misses": []}).count("none") == 2
+
+
+def test_prefilters_agree_with_exhaustive_evaluation_on_every_case():
+    seed = (Path(__file__).parent / "data" / "seed_article.txt").read_text(encoding="utf-8")
+    texts = [c["text"] for c in CASES.values() if "entry" not in c] + [seed]
+    for text in texts:
+        fields = {"title": text[:80], "summary": text}
+        assert DEFAULT.match(fields) == DEFAULT._run(fields, None, exhaustive=True)[0], text
