@@ -9,10 +9,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.candidates import Candidates
 from bot.models import Entry, Match, Watchlist
 from bot.normalize import normalize_text
-from bot.phrases import FieldWords, Occurrence, Phrase, find
+from bot.phrases import Candidates, FieldWords, Occurrence, Phrase, find
 from bot.termindex import SPLIT_DESIGNATOR, TermIndex, fuzzy_score
 from bot.tokens import alternatives, canonical, words
 
