@@ -1,0 +1,175 @@
+"""Soak: one daemon subprocess polls 200 local feeds with changing content every second for 30 minutes.
+
+Samples the daemon's resident memory (/proc/PID/status VmRSS) and open file descriptors (/proc/PID/fd) every
+10 s and prints RSS growth after warm-up (target ≤ 10 %), the fd count over time (target: flat) and the polls
+done, scaled to simulated days of a real deployment (200 feeds every 5 minutes = 57,600 polls a day).
+The baseline, measured in the same run, is the daemon's own state at the end of warm-up. No assertions.
+Run: .venv/bin/python bench/soak.py [--minutes 30] [--feeds 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.builders import Item, rss  # noqa: E402
+from tests.fakes.feed_server import FeedServer  # noqa: E402
+
+SAMPLE_SECONDS = 10.0
+REAL_POLLS_PER_DAY_PER_FEED = 86400 / 300  # the default interval_seconds
+WINDOW = 20  # items kept in each feed, like a real news feed
+TITLES = ("لافروف يلتقي الشيباني في موسكو", "ارتفاع أسعار الخبز في حلب", "أمطار غزيرة في الساحل السوري",
+          "الشرع يستقبل وفداً اقتصادياً", "افتتاح معرض الكتاب في دمشق", "صفقة منظومة S-400 قيد البحث")
+
+
+def proc_status(pid: int) -> tuple[int, int, float] | None:
+    """(VmRSS in KiB, open fds, CPU seconds) of a live process; None once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return rss, fds, cpu
+
+
+class Feeds:
+    """200 feeds; a background thread adds a new item to a few of them every second (bounded by `stop`)."""
+
+    def __init__(self, server: FeedServer, count: int, rng: random.Random) -> None:
+        self.server, self.rng, self.count = server, rng, count
+        self.items: dict[int, list[Item]] = {}
+        self.added = 0
+        self.stop = threading.Event()
+        for n in range(count):
+            self.items[n] = [self._item(n) for _ in range(WINDOW)]
+            self._publish(n)
+
+    def _item(self, n: int) -> Item:
+        self.added += 1
+        title = self.rng.choice(TITLES) + f" ({self.added})"
+        return Item(f"http://news.invalid/{n}/{self.added}", title, "نص الخبر " * 20)
+
+    def _publish(self, n: int) -> None:
+        self.server.set(f"/f{n}.xml", rss(self.items[n], title=f"خلاصة {n}"))
+
+    def run(self, per_second: int) -> None:
+        while not self.stop.wait(1.0):
+            for n in self.rng.sample(range(self.count), per_second):
+                self.items[n] = [self._item(n), *self.items[n][: WINDOW - 1]]
+                self._publish(n)
+
+
+def write_config(folder: Path, server: FeedServer, count: int) -> Path:
+    feeds = "".join(f'[[feeds]]\nname = "f{n}"\nurl = "{server.url(f"/f{n}.xml")}"\n' for n in range(count))
+    path = folder / "config.toml"
+    path.write_text(f"""
+[bot]
+database = "{folder / 'soak.db'}"
+watchlists = "{ROOT / 'watchlists'}"
+[polling]
+interval_seconds = 1
+timeout_seconds = 5
+concurrency = 10
+per_host = 10
+baseline_new_feeds = true
+[metrics]
+listen = ""
+[logging]
+level = "INFO"
+{feeds}""", encoding="utf-8")
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--feeds", type=int, default=200)
+    parser.add_argument("--changes", type=int, default=10, help="feeds that gain an item each second")
+    args = parser.parse_args()
+    total = args.minutes * 60
+    warmup = max(30.0, min(120.0, total * 0.2))
+    rng = random.Random(20261129)
+    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}  # console alerts
+
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp, FeedServer() as server:
+        folder = Path(tmp)
+        feeds = Feeds(server, args.feeds, rng)
+        config = write_config(folder, server, args.feeds)
+        log_path, out_path = folder / "daemon.log", folder / "alerts.out"
+        with log_path.open("wb") as log, out_path.open("wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)], cwd=ROOT,
+                                    env=env, stdout=out, stderr=log)
+        changer = threading.Thread(target=feeds.run, args=(min(args.changes, args.feeds),), daemon=True)
+        changer.start()
+        started = time.monotonic()
+        samples: list[tuple[float, int, int, float, int]] = []  # (t, rss KiB, fds, cpu s, requests)
+        print(f"soak: {args.feeds} feeds, 1 s interval, {args.minutes:g} min, warm-up {warmup:.0f} s, "
+              f"sample every {SAMPLE_SECONDS:.0f} s; daemon pid {proc.pid}")
+        print(f"{'t (s)':>7} {'RSS MiB':>8} {'fds':>5} {'cpu s':>7} {'polls':>8}")
+        try:
+            while (elapsed := time.monotonic() - started) <= total + 0.5:
+                got = proc_status(proc.pid)
+                if got is None or proc.poll() is not None:
+                    print(f"daemon exited early with {proc.poll()}; log tail:\n" + log_path.read_text()[-2000:])
+                    return 1
+                samples.append((elapsed, *got, len(server.requests)))
+                t, rss, fds, cpu, polls = samples[-1]
+                print(f"{t:7.0f} {rss / 1024:8.1f} {fds:5d} {cpu:7.1f} {polls:8d}", flush=True)
+                time.sleep(max(0.0, SAMPLE_SECONDS * len(samples) - (time.monotonic() - started)))
+        finally:
+            feeds.stop.set()
+            proc.send_signal(signal.SIGTERM)
+            try:
+                code = proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+        report(samples, warmup, args.feeds, log_path.read_text(errors="replace"), code, feeds.added)
+    return 0
+
+
+def report(samples, warmup: float, feed_count: int, log: str, code: int, added: int) -> None:
+    base = next(s for s in samples if s[0] >= warmup)
+    last = samples[-1]
+    after = [s for s in samples if s[0] >= warmup]
+    rss_growth = (last[1] - base[1]) / base[1] * 100
+    peak = max(s[1] for s in after)
+    outcomes = {k: len(re.findall(rf"outcome={k}\b", log)) for k in ("new", "unchanged", "not_modified", "failed",
+                                                                    "baselined")}
+    polls = sum(outcomes.values())
+    per_day = feed_count * REAL_POLLS_PER_DAY_PER_FEED
+    alerts = sum(int(n) for n in re.findall(r"deliver sent=(\d+)", log))
+    crashes = log.count("Traceback")
+    span = last[0] - samples[0][0]
+    print()
+    print(f"RSS at warm-up end (baseline) {base[1] / 1024:.1f} MiB → end {last[1] / 1024:.1f} MiB: "
+          f"growth {rss_growth:+.1f} % (target ≤ 10 %); peak after warm-up {peak / 1024:.1f} MiB")
+    print(f"fds at warm-up end (baseline) {base[2]} → end {last[2]}; min/max after warm-up "
+          f"{min(s[2] for s in after)}/{max(s[2] for s in after)} (target: flat)")
+    print(f"polls done {polls} in {span:.0f} s ({polls / max(span, 1):.1f}/s; HTTP requests served "
+          f"{last[4]}): {polls / per_day:.2f} simulated days of {feed_count} feeds at a 5-minute interval")
+    print("poll outcomes " + ", ".join(f"{k}={v}" for k, v in outcomes.items()))
+    if crashes:
+        first = log.index("Traceback")
+        print("first traceback in the daemon log:\n" + log[max(0, log.rfind("\n", 0, first - 200)):first + 1500])
+    print(f"items published {added}, console alerts sent {alerts}; daemon CPU {last[3]:.0f} s "
+          f"({last[3] / max(span, 1) * 100:.0f} % of one core); tracebacks in log {crashes}; exit code {code}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

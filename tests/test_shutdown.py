@@ -1,0 +1,157 @@
+"""Clean shutdown: SIGTERM or SIGINT while polls and sends are in flight exits 0 within 10 s, closes the
+database cleanly and loses no alert (each one is sent or still pending, and a restart sends the pending ones).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.builders import Item, rss
+from tests.fakes.feed_server import Response
+
+ROOT = Path(__file__).resolve().parent.parent
+CHATS = (6101, 6102)
+LINKS = [f"https://news.example.org/shutdown/{n}" for n in range(4)]
+
+
+def write_config(tmp_path: Path, feed_server, api_url: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[bot]
+database = "{tmp_path / 'bot.db'}"
+watchlists = "{ROOT / 'watchlists'}"
+[polling]
+interval_seconds = 1
+timeout_seconds = 8
+baseline_new_feeds = false
+[metrics]
+listen = ""
+[telegram]
+api_base_url = "{api_url}"
+allowed_chats = {list(CHATS)}
+[[feeds]]
+name = "news"
+url = "{feed_server.url('/news.xml')}"
+[[feeds]]
+name = "slow"
+url = "{feed_server.url('/slow.xml')}"
+""", encoding="utf-8")
+    return path
+
+
+def start(config: Path, token: str, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": token, "PTB_TIMEDELTA": "1"}
+    return subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)], cwd=ROOT, env=env,
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def stop(proc: subprocess.Popen, sig: int, log: Path) -> int:
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"daemon did not exit within 10 s of {signal.Signals(sig).name}:\n" + log.read_text())
+
+
+def delivered(api) -> set[tuple[int, str]]:
+    return {(m["chat_id"], link) for m in api.sent if m["chat_id"] in CHATS for link in LINKS if link in m["text"]}
+
+
+def outbox(db: Path) -> dict[tuple[int, str], str]:
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("select chat_id, payload, status from outbox").fetchall()
+    finally:
+        conn.close()
+    return {(chat, link): status for chat, payload, status in rows for link in LINKS if link in payload}
+
+
+def scenario(tmp_path: Path, feed_server, telegram_api, sig: int) -> tuple[str, dict, Path]:
+    """Subscribe two chats, make a slow feed poll and slow alert sends be in flight, send `sig`, then restart.
+
+    Returns the log written between the signal and the exit, the outbox as it was at exit, and the log file.
+    """
+    feed_server.set("/news.xml", rss([]))
+    feed_server.set("/slow.xml", rss([]))
+    config = write_config(tmp_path, feed_server, telegram_api.base_url)
+    log = tmp_path / "daemon.log"
+    db = tmp_path / "bot.db"
+    text = lambda: log.read_text(encoding="utf-8", errors="replace")  # noqa: E731
+
+    proc = start(config, telegram_api.token, log)
+    try:
+        for chat in CHATS:
+            telegram_api.push_message(chat, "/start")
+        assert telegram_api.wait_for(lambda: all(telegram_api.messages_to(c) for c in CHATS), 20), text()
+
+        # The slow feed now answers only after a long drip, and every alert send takes seconds to answer.
+        feed_server.script("/slow.xml", [Response(body=rss([]), drip=(64, 0.5)) for _ in range(5)])
+        telegram_api.slow_next("sendMessage", 3.0, times=len(CHATS))
+        hits = feed_server.hits("/slow.xml")
+        feed_server.set("/news.xml", rss([Item(link, f"لافروف يلتقي الشيباني {n}") for n, link in enumerate(LINKS)]))
+
+        def in_flight() -> bool:
+            sends = [p for m, p in telegram_api.calls if m == "sendMessage" and "shutdown/" in p.get("text", "")]
+            return bool(sends) and not delivered(telegram_api) and feed_server.hits("/slow.xml") > hits
+
+        assert telegram_api.wait_for(in_flight, 20), text()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    marker = len(text())
+    assert stop(proc, sig, log) == 0, text()
+    after = text()[marker:]
+
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("pragma integrity_check").fetchall() == [("ok",)]
+    finally:
+        conn.close()
+    wal = db.with_name(db.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0, "the WAL was not folded back on shutdown"
+    rows = outbox(db)
+
+    # The pending ones go out after a restart; none is lost.
+    want = {(chat, link) for chat in CHATS for link in LINKS}
+    proc = start(config, telegram_api.token, log)
+    try:
+        assert telegram_api.wait_for(lambda: delivered(telegram_api) >= want, 40), (
+            f"lost: {sorted(want - delivered(telegram_api))}\n" + text()[-3000:])
+    finally:
+        assert stop(proc, signal.SIGTERM, log) == 0
+    return after, rows, log
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_during_polls_and_sends_exits_cleanly_and_loses_nothing(tmp_path, feed_server, telegram_api, sig):
+    _, rows, _ = scenario(tmp_path, feed_server, telegram_api, sig)
+    want = {(chat, link) for chat in CHATS for link in LINKS}
+    assert set(rows) == want, "an alert was never queued"
+    assert {key for key, status in rows.items() if status in ("sent", "pending")} == want, rows
+    sent = {key for key, status in rows.items() if status == "sent"}
+    assert sent <= {(m["chat_id"], link) for m in telegram_api.sent for link in LINKS if link in m["text"]}
+
+
+@pytest.mark.xfail(strict=True, reason="app.Daemon cancels in-flight polls and sends on SIGTERM instead of letting "
+                   "them finish (tracebacks in the log, the in-flight send repeated after restart); "
+                   "fix in /tmp/helperI-shutdown.patch")
+def test_in_flight_polls_and_sends_finish_before_exit(tmp_path, feed_server, telegram_api):
+    after, rows, _ = scenario(tmp_path, feed_server, telegram_api, signal.SIGTERM)
+    assert "Traceback" not in after, "the shutdown interrupted work mid-way:\n" + after
+    assert "sent" in rows.values(), "the send that was in flight at the signal was not recorded"
+    counts: dict[tuple[int, str], int] = {}
+    for m in telegram_api.sent:
+        for link in LINKS:
+            if link in m["text"]:
+                counts[(m["chat_id"], link)] = counts.get((m["chat_id"], link), 0) + 1
+    assert all(n == 1 for n in counts.values()), f"sent twice: {counts}"
