@@ -14,6 +14,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "source": "المصدر",
         "open_article": "فتح الخبر",
         "just_now": "الآن",
+        "digest_header": "🗞 ملخص التنبيهات: {count}",
+        "mute_entry_button": "🔕 كتم «{name}» ٢٤ ساعة",
+        "unmute_entry_button": "🔔 إلغاء كتم «{name}»",
         "start_ok": "✅ تم اشتراك هذه المحادثة في كل قوائم المتابعة ({count}).\n"
                     "اختر القوائم عبر /watchlists، والمساعدة عبر /help.",
         "start_none": "✅ تم تفعيل هذه المحادثة، لكن لا توجد قوائم متابعة بعد.",
@@ -84,6 +87,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "source": "Source",
         "open_article": "Open article",
         "just_now": "just now",
+        "digest_header": "🗞 Alert digest: {count}",
+        "mute_entry_button": "🔕 Mute “{name}” for 24 h",
+        "unmute_entry_button": "🔔 Unmute “{name}”",
         "start_ok": "✅ This chat is subscribed to all watchlists ({count}).\n"
                     "Pick watchlists with /watchlists; /help for help.",
         "start_none": "✅ This chat is active, but there are no watchlists yet.",

@@ -11,27 +11,29 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
 import telegram
-from telegram import LinkPreviewOptions
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
+from bot import callbacks, holds, messages
 from bot.models import Alert, Delivery, PendingAlert
-from bot.render import render_alert_html, render_alert_text, utf16_len
+from bot.pacer import Pacer
+from bot.render import render_alert_html, render_alert_text, render_digest_html, utf16_len
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
 RETRY_SLEEP_MAX = 30.0  # a RetryAfter up to this long is slept through and retried once
 MAX_BATCH_SECONDS = 20.0  # one send_all paces for at most this long; later alerts stay pending
-GROUP_PER_MINUTE = 20
-OVERALL_PER_SECOND = 30
 TAG = re.compile(r"<[^>]*>")
+MUTE_BUTTONS = 3  # "mute this entry for 24 h" buttons under one alert, at most
 
 
 def seconds(value: float | timedelta) -> float:
@@ -54,49 +56,39 @@ class ConsoleNotifier:
             yield Delivery(alert_id=p.id, sent=True)
 
 
-class Pacer:
-    """Telegram's flood limits on our side: 1 msg per interval per private chat, 20/min per group, 30/s overall."""
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One message to send: a single alert, or one part of a digest carrying several alerts of one chat."""
 
-    def __init__(self, min_chat_interval: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval, self.clock = min_chat_interval, clock
-        self.last: dict[int, float] = {}
-        self.groups: dict[int, deque[float]] = {}
-        self.overall: deque[float] = deque()
+    chat_id: int
+    items: tuple[PendingAlert, ...]
+    rich: str
+    plain: str
+    markup: InlineKeyboardMarkup | None = None
+    preview_url: str | None = None
 
-    def chat_wait(self, chat_id: int) -> float:
-        now = self.clock()
-        if chat_id > 0:
-            return max(0.0, self.last.get(chat_id, -1e9) + self.interval - now)
-        sent = self.groups.setdefault(chat_id, deque())
-        while sent and now - sent[0] >= 60.0:
-            sent.popleft()
-        return 0.0 if len(sent) < GROUP_PER_MINUTE else sent[0] + 60.0 - now
+    def deliveries(self, **outcome: object) -> list[Delivery]:
+        return [Delivery(p.id, **outcome) for p in self.items]  # type: ignore[arg-type]
 
-    def overall_wait(self) -> float:
-        now = self.clock()
-        while self.overall and now - self.overall[0] >= 1.0:
-            self.overall.popleft()
-        return 0.0 if len(self.overall) < OVERALL_PER_SECOND else self.overall[0] + 1.0 - now
 
-    def started(self) -> None:
-        self.overall.append(self.clock())
-
-    def finished(self, chat_id: int) -> None:
-        """Counted when the reply arrives, so Telegram has seen the previous message before the next leaves."""
-        now = self.clock()
-        self.last[chat_id] = now
-        if chat_id <= 0:
-            self.groups.setdefault(chat_id, deque()).append(now)
+def plain_of(rich: str, url: str = "") -> str:
+    plain = html.unescape(TAG.sub("", rich))
+    if url and url not in plain and utf16_len(plain) + utf16_len(url) + 1 <= MAX_TEXT:
+        plain = f"{plain}\n{url}"
+    return plain
 
 
 class TelegramNotifier:
-    """Sends each alert as one HTML message; never raises, never drops: every alert gets a Delivery."""
+    """Sends alerts as HTML messages, merging a chat's due alerts into a digest when it has quiet hours or a
+    digest set; never raises, never drops: every alert gets a Delivery."""
 
     def __init__(self, bot: telegram.Bot, *, tz: ZoneInfo, language: str,
                  language_for: Callable[[int], str | None] = lambda chat_id: None,
-                 min_chat_interval: float = 1.0, link_preview: bool = False) -> None:
+                 settings_for: Callable[[int], Mapping[str, str]] = lambda chat_id: {},
+                 min_chat_interval: float = 1.0, link_preview: bool = False, mute_buttons: bool = True) -> None:
         self.bot, self.tz, self.language, self.language_for = bot, tz, language, language_for
-        self.link_preview = link_preview
+        self.settings_for = settings_for
+        self.link_preview, self.mute_buttons = link_preview, mute_buttons
         self.pacer = Pacer(min_chat_interval)
         self._chat_locks: dict[int, asyncio.Lock] = {}
         self._overall_lock = asyncio.Lock()
@@ -110,27 +102,37 @@ class TelegramNotifier:
 
     async def send_each(self, pending: Sequence[PendingAlert]) -> AsyncIterator[Delivery]:
         """Yield each alert's Delivery as soon as it is known, one send at a time (so a caller that records
-        each one at once can duplicate at most one alert if the process dies). The next send goes to the chat
-        that may receive soonest; alerts that could not go out within MAX_BATCH_SECONDS stay pending."""
-        queues: dict[int, deque[PendingAlert]] = {}
-        for p in pending:
-            queues.setdefault(p.alert.chat_id, deque()).append(p)
+        each one at once can duplicate at most one message if the process dies). The next send goes to the chat
+        that may receive soonest; alerts that could not go out within MAX_BATCH_SECONDS stay pending.
+        Two or more alerts due together for a chat with quiet hours or a digest go out as one digest."""
+        queues: dict[int, deque[Job]] = {}
+        for chat_id, alerts in self._by_chat(pending).items():
+            queues[chat_id] = deque(self._jobs(chat_id, alerts))
         deadline = time.monotonic() + MAX_BATCH_SECONDS
+        migrated: dict[int, int] = {}
         while queues:
-            chat_id = min(queues, key=self.pacer.chat_wait)
-            wait = self.pacer.chat_wait(chat_id)
+            chat_id, wait = self._soonest(queues)
+            if chat_id in migrated:  # the rest of a migrated chat's alerts: the store moves them
+                for job in queues.pop(chat_id):
+                    for d in job.deliveries(sent=False, migrated_to=migrated[chat_id]):
+                        yield d
+                continue
             paused = self._paused_until - time.monotonic()
             if paused > 0 or time.monotonic() + wait > deadline:
                 error = "flood control: waiting" if paused > 0 else "paced: chat rate limit"
                 for queue in queues.values():
-                    for p in queue:
-                        later = max(paused, self.pacer.chat_wait(p.alert.chat_id), 1.0)
-                        yield Delivery(p.id, sent=False, error=error, retry_after=later)
+                    for job in queue:
+                        later = max(paused, self.pacer.chat_wait(job.chat_id), 1.0)
+                        for d in job.deliveries(sent=False, error=error, retry_after=later):
+                            yield d
                 return
-            p = queues[chat_id].popleft()
+            job = queues[chat_id].popleft()
             if not queues[chat_id]:
                 del queues[chat_id]
-            yield await self._send_paced(p)
+            for d in await self._send_paced(job):
+                if d.migrated_to is not None:
+                    migrated[chat_id] = d.migrated_to
+                yield d
 
     async def notify_admins(self, admins: Sequence[int], text: str) -> None:
         text = text[:MAX_TEXT - 96]
@@ -145,7 +147,62 @@ class TelegramNotifier:
             except Exception as e:  # telling admins must never break the caller
                 log.warning("admin notice failed chat=%s error=%s", chat_id, self._scrub(e))
 
+    # ------------------------------------------------------------ composing
+
+    @staticmethod
+    def _by_chat(pending: Sequence[PendingAlert]) -> dict[int, list[PendingAlert]]:
+        found: dict[int, list[PendingAlert]] = {}
+        for p in pending:
+            found.setdefault(p.alert.chat_id, []).append(p)
+        return found
+
+    def _chat_prefs(self, chat_id: int) -> tuple[Mapping[str, str], str, ZoneInfo]:
+        try:
+            settings = self.settings_for(chat_id) or {}
+        except Exception:  # a settings lookup must not stop delivery
+            log.exception("settings lookup failed chat=%d", chat_id)
+            settings = {}
+        language = messages.lang(self.language_for(chat_id) or self.language)
+        return settings, language, holds.timezone(settings, self.tz.key)
+
+    def _jobs(self, chat_id: int, alerts: list[PendingAlert]) -> list[Job]:
+        settings, language, tz = self._chat_prefs(chat_id)
+        if len(alerts) >= 2 and holds.wants_digest(settings):
+            parts = render_digest_html([p.alert for p in alerts], tz=tz, language=language)
+            return [Job(chat_id, tuple(alerts[i] for i in indices), rich, plain_of(rich))
+                    for rich, indices in parts]
+        jobs = []
+        for p in alerts:
+            rich = render_alert_html(p.alert, tz=tz, language=language)
+            url = p.alert.article.url
+            preview = url if self.link_preview and url.startswith(("http://", "https://")) else None
+            jobs.append(Job(chat_id, (p,), rich, plain_of(rich, url), self._markup(p.alert, language), preview))
+        return jobs
+
+    def _markup(self, alert: Alert, language: str) -> InlineKeyboardMarkup | None:
+        """One "mute this entry for 24 h" button per entry the alert names (a few at most)."""
+        if not self.mute_buttons:
+            return None
+        entries: dict[tuple[str, str], str] = {}
+        for m in alert.matches:
+            entries.setdefault((m.watchlist, m.entry), m.entry_name)
+        rows = [[InlineKeyboardButton(messages.text(language, "mute_entry_button", name=name[:40]),
+                                      callback_data=callbacks.pack(callbacks.MUTE_ENTRY, alert.chat_id,
+                                                                   callbacks.entry_ref(watchlist, entry)))]
+                for (watchlist, entry), name in list(entries.items())[:MUTE_BUTTONS]]
+        return InlineKeyboardMarkup(rows) if rows else None
+
     # ------------------------------------------------------------ internals
+
+    def _soonest(self, queues: dict[int, deque[Job]]) -> tuple[int, float]:
+        best, best_wait = 0, float("inf")
+        for chat_id in queues:
+            wait = self.pacer.chat_wait(chat_id)
+            if wait < best_wait:
+                best, best_wait = chat_id, wait
+            if wait <= 0:
+                break
+        return best, best_wait
 
     def _chat_lock(self, chat_id: int) -> asyncio.Lock:
         return self._chat_locks.setdefault(chat_id, asyncio.Lock())
@@ -155,8 +212,9 @@ class TelegramNotifier:
         token = getattr(self.bot, "token", "") or ""
         return message.replace(token, "<token>") if token else message
 
-    async def _pace(self, chat_id: int, wait_limit: float) -> float | None:
-        """Sleep until this chat and the bot may send; None (without sleeping) if that is beyond wait_limit."""
+    async def _pace(self, chat_id: int, wait_limit: float) -> list[float] | None:
+        """Sleep until this chat and the bot may send; None (without sleeping) if that is beyond wait_limit.
+        Returns the overall-limit slot to hand back to Pacer.finished."""
         wait = self.pacer.chat_wait(chat_id)
         if wait > wait_limit:
             return None
@@ -165,83 +223,72 @@ class TelegramNotifier:
         async with self._overall_lock:
             while (overall := self.pacer.overall_wait()) > 0:
                 await asyncio.sleep(overall)
-            self.pacer.started()
-        return wait
+            return self.pacer.started()
 
-    async def _send_paced(self, p: PendingAlert) -> Delivery:
-        chat_id = p.alert.chat_id
+    async def _send_paced(self, job: Job) -> list[Delivery]:
+        chat_id = job.chat_id
         async with self._chat_lock(chat_id):
-            await self._pace(chat_id, wait_limit=MAX_BATCH_SECONDS)
+            slot = await self._pace(chat_id, wait_limit=MAX_BATCH_SECONDS)
             try:
-                return await self._send_one(p)
+                return await self._send_one(job)
             except Exception as e:  # a bug here must leave the alert pending, not crash
-                log.exception("send crashed alert=%d chat=%d", p.id, chat_id)
-                return Delivery(p.id, sent=False, error=f"unexpected: {self._scrub(e)}")
+                log.exception("send crashed alerts=%s chat=%d", self._ids(job), chat_id)
+                return job.deliveries(sent=False, error=f"unexpected: {self._scrub(e)}")
             finally:
-                self.pacer.finished(chat_id)
+                self.pacer.finished(chat_id, slot)
 
-    def _texts(self, alert: Alert) -> tuple[str, str]:
-        """(HTML, plain fallback) for this chat's language."""
-        language = self.language_for(alert.chat_id) or self.language
-        rich = render_alert_html(alert, tz=self.tz, language=language)
-        plain = html.unescape(TAG.sub("", rich))
-        url = alert.article.url
-        if url and url not in plain and utf16_len(plain) + utf16_len(url) + 1 <= MAX_TEXT:
-            plain = f"{plain}\n{url}"
-        return rich, plain
+    @staticmethod
+    def _ids(job: Job) -> str:
+        return ",".join(str(p.id) for p in job.items)
 
-    def _preview(self, alert: Alert) -> LinkPreviewOptions:
-        if self.link_preview and alert.article.url.startswith(("http://", "https://")):
-            return LinkPreviewOptions(url=alert.article.url, prefer_small_media=True)
+    def _preview(self, job: Job) -> LinkPreviewOptions:
+        if job.preview_url:
+            return LinkPreviewOptions(url=job.preview_url, prefer_small_media=True)
         return LinkPreviewOptions(is_disabled=True)
 
-    async def _send_one(self, p: PendingAlert) -> Delivery:
-        alert = p.alert
-        chat_id = alert.chat_id
-        rich, plain = self._texts(alert)
-        text, parse_mode = rich, ParseMode.HTML
-        retried = migrated = False
+    async def _send_one(self, job: Job) -> list[Delivery]:
+        chat_id, ids = job.chat_id, self._ids(job)
+        text, parse_mode = job.rich, ParseMode.HTML
+        retried = False
         while True:
             try:
-                message = await self.bot.send_message(chat_id, text, parse_mode=parse_mode,
-                                                      link_preview_options=self._preview(alert))
-                return Delivery(p.id, sent=True, message_id=message.message_id)
+                message = await self.bot.send_message(chat_id, text, parse_mode=parse_mode, reply_markup=job.markup,
+                                                      link_preview_options=self._preview(job))
+                return job.deliveries(sent=True, message_id=message.message_id)
             except RetryAfter as e:
                 wait = seconds(e.retry_after)
                 if not retried and wait <= RETRY_SLEEP_MAX:
-                    log.warning("flood control alert=%d chat=%d retry_after=%.0fs: waiting", p.id, chat_id, wait)
+                    log.warning("flood control alert=%s chat=%d retry_after=%.0fs: waiting", ids, chat_id, wait)
                     retried = True
                     await asyncio.sleep(wait)
                     continue
                 self._paused_until = max(self._paused_until, time.monotonic() + wait)
-                log.warning("flood control alert=%d chat=%d retry_after=%.0fs: left pending", p.id, chat_id, wait)
-                return Delivery(p.id, sent=False, error=f"flood control: retry after {wait:g}s", retry_after=wait)
+                log.warning("flood control alert=%s chat=%d retry_after=%.0fs: left pending", ids, chat_id, wait)
+                return job.deliveries(sent=False, error=f"flood control: retry after {wait:g}s", retry_after=wait)
             except Forbidden as e:
-                log.warning("chat gone alert=%d chat=%d error=%s", p.id, chat_id, self._scrub(e))
-                return Delivery(p.id, sent=False, permanent_error=self._scrub(e), chat_gone=True)
+                log.warning("chat gone alert=%s chat=%d error=%s", ids, chat_id, self._scrub(e))
+                return job.deliveries(sent=False, permanent_error=self._scrub(e), chat_gone=True)
             except ChatMigrated as e:
-                if migrated:
-                    return Delivery(p.id, sent=False, error="chat migrated twice")
-                log.warning("chat migrated alert=%d chat=%d to=%d", p.id, chat_id, e.new_chat_id)
-                chat_id, migrated = e.new_chat_id, True
+                log.warning("chat migrated alert=%s chat=%d to=%d", ids, chat_id, e.new_chat_id)
+                return job.deliveries(sent=False, migrated_to=e.new_chat_id)
             except BadRequest as e:  # before NetworkError: BadRequest is a subclass
                 reason = e.message.lower()
                 if "chat not found" in reason or "user not found" in reason:
-                    log.warning("chat gone alert=%d chat=%d error=%s", p.id, chat_id, self._scrub(e))
-                    return Delivery(p.id, sent=False, permanent_error=self._scrub(e), chat_gone=True)
+                    log.warning("chat gone alert=%s chat=%d error=%s", ids, chat_id, self._scrub(e))
+                    return job.deliveries(sent=False, permanent_error=self._scrub(e), chat_gone=True)
                 if "can't parse entities" in reason and parse_mode is not None:
-                    log.error("our HTML was refused alert=%d chat=%d error=%s: resending as plain text",
-                              p.id, chat_id, self._scrub(e))
-                    text, parse_mode = plain, None
+                    log.error("our HTML was refused alert=%s chat=%d error=%s: resending as plain text",
+                              ids, chat_id, self._scrub(e))
+                    text, parse_mode = job.plain, None
                     continue
-                log.error("message refused alert=%d chat=%d error=%s", p.id, chat_id, self._scrub(e))
-                return Delivery(p.id, sent=False, permanent_error=self._scrub(e))
+                log.error("message refused alert=%s chat=%d error=%s", ids, chat_id, self._scrub(e))
+                return job.deliveries(sent=False, permanent_error=self._scrub(e))
             except TimedOut as e:
-                log.warning("send timed out alert=%d chat=%d (may have been delivered)", p.id, chat_id)
-                return Delivery(p.id, sent=False, error=f"timed out: {self._scrub(e)}")
+                log.warning("send timed out alert=%s chat=%d (may have been delivered)", ids, chat_id)
+                return job.deliveries(sent=False, error=f"timed out: {self._scrub(e)}")
             except NetworkError as e:
-                log.warning("network error alert=%d chat=%d error=%s", p.id, chat_id, self._scrub(e))
-                return Delivery(p.id, sent=False, error=f"network: {self._scrub(e)}")
+                log.warning("network error alert=%s chat=%d error=%s", ids, chat_id, self._scrub(e))
+                return job.deliveries(sent=False, error=f"network: {self._scrub(e)}")
             except TelegramError as e:
-                log.error("telegram error alert=%d chat=%d error=%s", p.id, chat_id, self._scrub(e))
-                return Delivery(p.id, sent=False, error=self._scrub(e))
+                log.error("telegram error alert=%s chat=%d error=%s", ids, chat_id, self._scrub(e))
+                return job.deliveries(sent=False, error=self._scrub(e))

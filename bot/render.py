@@ -239,3 +239,40 @@ def render_alert_text(alert: Alert, *, tz: ZoneInfo, language: str, now: datetim
     """The same alert for a terminal: plain text, matched words between asterisks."""
     language = messages.lang(language)
     return _compose(alert, tz, language, now, rich=False, title_max=None, snippet_max=SNIPPET_MAX)
+
+
+DIGEST_SNIPPET = 200
+DIGEST_HEADER_ROOM = 60  # the header line, its part number and separators
+
+
+def render_digest_html(alerts: Sequence[Alert], *, tz: ZoneInfo, language: str, now: datetime | None = None,
+                       limit: int = 4096) -> list[tuple[str, tuple[int, ...]]]:
+    """Several alerts for one chat as one message (or a few, split between items, never inside one).
+
+    Returns (message HTML, indices into `alerts` it carries) per message, in order.
+    """
+    language = messages.lang(language)
+    budget = limit - DIGEST_HEADER_ROOM
+    items = []
+    for alert in alerts:
+        item = _compose(alert, tz, language, now, rich=True, title_max=300, snippet_max=DIGEST_SNIPPET)
+        if visible_len(item) > budget:
+            item = render_alert_html(alert, tz=tz, language=language, now=now, limit=budget)
+        items.append(item)
+    groups: list[list[int]] = []
+    size = 0
+    for index, item in enumerate(items):
+        length = visible_len(item) + 2  # the blank line between items
+        if not groups or size + length > budget:
+            groups.append([])
+            size = 0
+        groups[-1].append(index)
+        size += length
+    parts = []
+    for number, group in enumerate(groups, 1):
+        header = messages.text(language, "digest_header", count=messages.number(language, len(alerts)))
+        if len(groups) > 1:
+            header += f" ({messages.number(language, number)}/{messages.number(language, len(groups))})"
+        body = "\n\n".join(items[i] for i in group)
+        parts.append((f"{RLM}<b>{header}</b>\n\n{body}", tuple(group)))
+    return parts

@@ -17,6 +17,7 @@ from telegram.request import HTTPXRequest
 from bot.models import Alert, Article, Match, PendingAlert
 from bot.notify import ConsoleNotifier, TelegramNotifier
 from bot.render import FSI, PDI
+from tests.fakes.telegram_api import utf16_len
 
 TZ = ZoneInfo("Asia/Damascus")
 TITLE = "زيارة وفد عسكري سوري إلى موسكو تثير تكهنات حول صفقة S-400 المحتملة"
@@ -175,3 +176,70 @@ async def test_send_each_reports_every_delivery_as_soon_as_it_is_known(telegram_
     rest = [d async for d in sends]
     assert sorted(d.alert_id for d in [first, *rest]) == [1, 2, 3] and all(d.sent for d in rest)
     assert [m["chat_id"] for m in telegram_api.sent] == [5, 6, 5]  # the chat that may receive soonest goes next
+
+
+def many(n: int, chat_id: int, start: int = 1) -> list[PendingAlert]:
+    return [pending(start + i, chat_id, title=f"خبر رقم {i}: صفقة S-400 المحتملة") for i in range(n)]
+
+
+async def test_due_alerts_of_a_digest_chat_arrive_as_one_message(telegram_api, bot):
+    settings = {5: {"quiet": "23:00-07:00"}, 6: {"digest": "hourly"}}
+    n = notifier(bot, settings_for=lambda chat: settings.get(chat, {}), language_for={6: "en"}.get)
+    deliveries = await n.send_all([*many(3, 5), *many(2, 6, start=10), *many(2, 7, start=20)])
+    assert all(d.sent for d in deliveries)
+    [digest_ar] = telegram_api.messages_to(5)
+    [digest_en] = telegram_api.messages_to(6)
+    assert "ملخص التنبيهات: ٣" in digest_ar["plain"] and digest_ar["parse_mode"] == "HTML"
+    assert all(f"خبر رقم {i}" in digest_ar["plain"] for i in range(3))
+    assert "Alert digest: 2" in digest_en["plain"]
+    assert {d.message_id for d in deliveries[:3]} == {digest_ar["message_id"]}
+    assert len(telegram_api.messages_to(7)) == 2  # no quiet hours, no digest: one message per alert
+    [single] = await n.send_all(many(1, 5, start=30))  # one due alert is sent as an alert, not a digest
+    assert single.sent and "ملخص" not in telegram_api.messages_to(5)[-1]["plain"]
+
+
+async def test_a_long_digest_is_split_between_items_never_inside_one(telegram_api, bot):
+    telegram_api.rate_limits = False
+    summary = "وصل وفد عسكري سوري إلى موسكو لبحث صفقة منظومة الدفاع الجوي. " * 10
+    batch = [pending(i, 5, title=f"البند {i} — S-400 " + "عنوان طويل جدًا " * 12, summary=summary)
+             for i in range(40)]
+    deliveries = await notifier(bot, settings_for=lambda chat: {"digest": "daily 08:00"}).send_all(batch)
+    assert all(d.sent for d in deliveries)
+    parts = telegram_api.messages_to(5)
+    assert len(parts) >= 2 and all(utf16_len(p["plain"]) <= 4096 for p in parts)
+    for i in range(40):  # every item whole, in exactly one part, and the deliveries say which
+        [holder] = [p for p in parts if f"البند {i} —" in p["plain"]]
+        assert URL in holder["text"] and deliveries[i].message_id == holder["message_id"]
+    assert "(١/" in parts[0]["plain"]
+
+
+async def test_each_alert_has_a_mute_entry_button_per_entry(telegram_api, bot):
+    p = pending(1, 5)
+    two = PendingAlert(2, Alert(p.alert.article, 6, (*p.alert.matches, Match(
+        "officials", "sharaa", "أحمد الشرع", "الشرع", "summary", "الشرع", 0, 5, 100.0))))
+    await notifier(bot, language_for={6: "en"}.get).send_all([p, two])
+    [ar] = telegram_api.messages_to(5)
+    [en] = telegram_api.messages_to(6)
+    assert [(b["text"], b["callback_data"]) for row in ar["reply_markup"]["inline_keyboard"] for b in row] == [
+        ("🔕 كتم «S-400» ٢٤ ساعة", "me:5:s400/s400")]
+    assert [b["callback_data"] for row in en["reply_markup"]["inline_keyboard"] for b in row] == [
+        "me:6:s400/s400", "me:6:officials/sharaa"]
+    assert "Mute “أحمد الشرع” for 24 h" in en["reply_markup"]["inline_keyboard"][1][0]["text"]
+
+
+async def test_chat_migrated_is_reported_for_every_alert_of_that_chat(telegram_api, bot):
+    telegram_api.fail_next("sendMessage", 400, "Bad Request: group chat was upgraded to a supergroup chat",
+                           chat_id=-500, migrate_to=-100500)
+    deliveries = await notifier(bot).send_all([pending(1, -500), pending(2, -500), pending(3, 5)])
+    assert [(d.sent, d.migrated_to) for d in deliveries] == [(False, -100500), (False, -100500), (True, None)]
+    assert all(d.permanent_error is None and not d.chat_gone for d in deliveries)
+    sends = [params["chat_id"] for method, params in telegram_api.calls if method == "sendMessage"]
+    assert sends == [-500, 5]  # the second alert is not tried at the old id: the store moves it to the new one
+
+
+async def test_overall_limit_counts_from_the_reply(telegram_api, bot):
+    telegram_api.rate_limits = True
+    deliveries = await notifier(bot).send_all([pending(i, 1000 + i) for i in range(70)])
+    assert all(d.sent for d in deliveries) and telegram_api.rate_limited == []
+    times = sorted(m["at"] for m in telegram_api.sent)
+    assert all(b - a >= 1.0 for a, b in zip(times, times[30:], strict=False))

@@ -31,9 +31,11 @@ ATTR_RE = re.compile(r"\s*([a-zA-Z_][a-zA-Z0-9_-]*)(?:\s*=\s*(\"[^\"]*\"|'[^']*'
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, description: str, retry_after: int | None = None):
+    def __init__(self, status: int, description: str, retry_after: int | None = None,
+                 migrate_to: int | None = None):
         super().__init__(description)
         self.status, self.description, self.retry_after = status, description, retry_after
+        self.migrate_to = migrate_to
 
 
 def utf16_len(text: str) -> int:
@@ -282,10 +284,13 @@ class FakeTelegram:
             self._admins[chat_id] = set(user_ids)
 
     def fail_next(self, method: str, status: int, description: str, *, retry_after: int | None = None,
-                  chat_id: int | None = None, times: int = 1) -> None:
+                  chat_id: int | None = None, times: int = 1, migrate_to: int | None = None) -> None:
+        """Answer the next `times` calls (to `chat_id`, if given) with this error; `migrate_to` adds
+        parameters.migrate_to_chat_id, as Telegram does when a group became a supergroup."""
         with self._cond:
             self._failures.append({"method": method.lower(), "status": status, "description": description,
-                                   "retry_after": retry_after, "chat_id": chat_id, "times": times})
+                                   "retry_after": retry_after, "chat_id": chat_id, "times": times,
+                                   "migrate_to": migrate_to})
 
     def slow_next(self, method: str, seconds: float, *, times: int = 1) -> None:
         """Answer the next `times` calls of `method` only after `seconds` (still processing them: a read
@@ -376,6 +381,8 @@ class FakeTelegram:
             payload: dict[str, Any] = {"ok": False, "error_code": e.status, "description": e.description}
             if e.retry_after is not None:
                 payload["parameters"] = {"retry_after": e.retry_after}
+            if e.migrate_to is not None:
+                payload["parameters"] = {"migrate_to_chat_id": e.migrate_to}
             return e.status, payload
 
     def _scripted(self, method: str, params: dict) -> None:
@@ -388,7 +395,8 @@ class FakeTelegram:
                 failure["times"] -= 1
                 if failure["times"] <= 0:
                     self._failures.remove(failure)
-                raise ApiError(failure["status"], failure["description"], failure["retry_after"])
+                raise ApiError(failure["status"], failure["description"], failure["retry_after"],
+                               failure["migrate_to"])
 
     def _check_text(self, params: dict) -> tuple[str, list[dict]]:
         text = params.get("text", "")
