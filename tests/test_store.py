@@ -394,6 +394,9 @@ def test_a_failed_integrity_check_gives_a_clear_store_error(tmp_path):
     with pytest.raises(StoreError, match="integrity check failed") as err:
         Store(path)
     assert str(path) in str(err.value)
+    with pytest.raises(StoreError, match="integrity check failed"):
+        Store(path, check="integrity")
+    Store(path, check="quick").close()  # quick_check does not compare indexes with their tables
 
 
 def test_a_database_locked_by_another_writer_gives_a_clear_store_error(tmp_path):
