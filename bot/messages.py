@@ -30,7 +30,10 @@ TEXTS: dict[str, dict[str, str]] = {
                 "/lang ar|en — لغة الرسائل\n"
                 "/mute &lt;مدة&gt; — كتم التنبيهات مؤقتًا (مثل 30m أو 2h أو 1d)\n"
                 "/unmute — إلغاء الكتم\n"
-                "/recent — آخر التنبيهات\n"
+                "/quiet 23:00-07:00 — ساعات الهدوء (ملخص واحد عند انتهائها)\n"
+                "/digest off|hourly|daily 08:00 — تنبيهات مجمّعة\n"
+                "/tz &lt;المنطقة&gt; — المنطقة الزمنية\n"
+                "/recent [المعرّف] — آخر ١٠ أخبار مطابقة\n"
                 "/status — الحالة",
         "watchlists_header": "📋 قوائم المتابعة (✅ مشترك، ⬜ غير مشترك). اضغط للتبديل:",
         "watchlists_none": "لا توجد قوائم متابعة.",
@@ -82,6 +85,34 @@ TEXTS: dict[str, dict[str, str]] = {
         "cmd_mute": "كتم التنبيهات مؤقتًا",
         "cmd_unmute": "إلغاء الكتم",
         "cmd_recent": "آخر التنبيهات",
+        "feed_next": " · الجلب التالي {when}",
+        "status_today": "📈 مطابقات اليوم:\n{lines}",
+        "status_quiet": "🌙 ساعات الهدوء: {quiet}",
+        "status_digest": "🗞 الملخص: {digest}",
+        "status_tz": "🕰 المنطقة الزمنية: {tz}",
+        "status_entries": "🔕 عناصر مكتومة: {names}",
+        "quiet_usage": "الاستخدام: /quiet 23:00-07:00 (بتوقيتك) أو /quiet off\n"
+                       "التنبيهات المؤجلة تصل في ملخص واحد عند انتهاء ساعات الهدوء.",
+        "quiet_set": "🌙 ساعات الهدوء: {quiet} ({tz}). ما يصل خلالها يأتيك في ملخص واحد عند انتهائها.",
+        "quiet_off": "☀️ أُلغيت ساعات الهدوء.",
+        "digest_usage": "الاستخدام: /digest off أو /digest hourly أو /digest daily 08:00",
+        "digest_off": "📨 أُلغي الملخص: تصل التنبيهات فور نشرها.",
+        "digest_set": "🗞 تصل التنبيهات مجمّعة في ملخص {when}.",
+        "digest_hourly": "كل ساعة",
+        "tz_usage": "الاستخدام: /tz Asia/Damascus\nالمنطقة الحالية: {tz}",
+        "tz_unknown": "منطقة زمنية غير معروفة: «{tz}». مثال: Asia/Damascus أو Europe/Berlin",
+        "tz_set": "🕰 المنطقة الزمنية: {tz}. الساعة الآن عندك {now}.",
+        "entry_unknown": "هذا العنصر لم يعد في قوائم المتابعة.",
+        "entry_muted": "🔕 كُتم «{name}» حتى {until}.",
+        "entry_unmuted": "🔔 أُلغي كتم «{name}».",
+        "entries_button": "⚙️ العناصر ({count})",
+        "entries_header": "⚙️ عناصر «{title}» (✅ تصل تنبيهاته، 🔕 متوقف). اضغط للتبديل:",
+        "back": "↩️ رجوع",
+        "entry_on": "✅ عاد: {name}",
+        "entry_off": "🔕 أُوقف: {name}",
+        "cmd_quiet": "ساعات الهدوء (مثل 23:00-07:00)",
+        "cmd_digest": "ملخص: off أو hourly أو daily 08:00",
+        "cmd_tz": "المنطقة الزمنية",
     },
     "en": {
         "source": "Source",
@@ -103,7 +134,10 @@ TEXTS: dict[str, dict[str, str]] = {
                 "/lang ar|en — message language\n"
                 "/mute &lt;duration&gt; — pause alerts (e.g. 30m, 2h, 1d)\n"
                 "/unmute — resume alerts\n"
-                "/recent — latest alerts\n"
+                "/quiet 23:00-07:00 — quiet hours (one digest when they end)\n"
+                "/digest off|hourly|daily 08:00 — alerts in batches\n"
+                "/tz &lt;zone&gt; — your timezone\n"
+                "/recent [id] — last 10 matched stories\n"
                 "/status — status",
         "watchlists_header": "📋 Watchlists (✅ subscribed, ⬜ not subscribed). Tap to toggle:",
         "watchlists_none": "There are no watchlists.",
@@ -154,6 +188,34 @@ TEXTS: dict[str, dict[str, str]] = {
         "cmd_mute": "Pause alerts for a while",
         "cmd_unmute": "Resume alerts",
         "cmd_recent": "Latest alerts",
+        "feed_next": " · next poll {when}",
+        "status_today": "📈 Matches today:\n{lines}",
+        "status_quiet": "🌙 Quiet hours: {quiet}",
+        "status_digest": "🗞 Digest: {digest}",
+        "status_tz": "🕰 Timezone: {tz}",
+        "status_entries": "🔕 Muted entries: {names}",
+        "quiet_usage": "Usage: /quiet 23:00-07:00 (your time) or /quiet off\n"
+                       "Alerts held during quiet hours arrive as one digest when they end.",
+        "quiet_set": "🌙 Quiet hours: {quiet} ({tz}). Alerts in that time arrive as one digest when it ends.",
+        "quiet_off": "☀️ Quiet hours are off.",
+        "digest_usage": "Usage: /digest off, /digest hourly or /digest daily 08:00",
+        "digest_off": "📨 Digest off: alerts arrive as soon as they are found.",
+        "digest_set": "🗞 Alerts now arrive together in a digest {when}.",
+        "digest_hourly": "every hour",
+        "tz_usage": "Usage: /tz Asia/Damascus\nCurrent timezone: {tz}",
+        "tz_unknown": "Unknown timezone “{tz}”. For example: Asia/Damascus or Europe/Berlin",
+        "tz_set": "🕰 Timezone: {tz}. Your time now: {now}.",
+        "entry_unknown": "This entry is no longer in the watchlists.",
+        "entry_muted": "🔕 “{name}” muted until {until}.",
+        "entry_unmuted": "🔔 “{name}” unmuted.",
+        "entries_button": "⚙️ Entries ({count})",
+        "entries_header": "⚙️ Entries of “{title}” (✅ alerts on, 🔕 off). Tap to switch:",
+        "back": "↩️ Back",
+        "entry_on": "✅ On again: {name}",
+        "entry_off": "🔕 Off: {name}",
+        "cmd_quiet": "Quiet hours (e.g. 23:00-07:00)",
+        "cmd_digest": "Digest: off, hourly or daily 08:00",
+        "cmd_tz": "Your timezone",
     },
 }
 
