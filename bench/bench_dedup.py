@@ -157,6 +157,12 @@ def main() -> None:
                 deleted = store.prune(timedelta(days=29))
                 print(f"prune(29 days) on the large store: {deleted:,d} rows in {time.perf_counter() - start:.2f}s")
                 store.close()
+                conn = sqlite3.connect(path)
+                for pragma in ("quick_check", "integrity_check"):
+                    start = time.perf_counter()
+                    conn.execute(f"pragma {pragma}").fetchall()
+                    print(f"pragma {pragma} on the large store: {time.perf_counter() - start:.2f}s")
+                conn.close()
         (_, _, _, base), (_, _, _, big) = rows
         print(f"target median ≤ 1 ms: {big['median_ms']:.3f} ms (baseline {base['median_ms']:.3f} ms); "
               f"target p99 ≤ 10 ms: {big['p99_ms']:.3f} ms (baseline {base['p99_ms']:.3f} ms)")
