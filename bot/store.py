@@ -294,16 +294,17 @@ class Store:
             if row:
                 return str(row[0]), False
             stamp = _iso(now)
+            cutoff = _iso(now - window)  # member ids grow with time, so the window is an id range too
             first = self.db.execute("select id from story_members where seen_at >= ? order by seen_at limit 1",
-                                    [_iso(now - window)]).fetchone()
+                                    [cutoff]).fetchone()
             best: tuple[float, int] | None = None
             bands = list(dict.fromkeys(signature.bands))
             if first and bands:
                 marks = ",".join("?" * len(bands))
                 rows = self.db.execute(
                     "select m.story_id, m.text from story_members m where m.id in (select distinct member_id "
-                    f"from story_bands where band in ({marks}) and member_id >= ?) order by m.id desc limit ?",
-                    [*bands, first[0], MAX_CANDIDATES]).fetchall()
+                    f"from story_bands where band in ({marks}) and member_id >= ?) and m.seen_at >= ? "
+                    "order by m.id desc limit ?", [*bands, first[0], cutoff, MAX_CANDIDATES]).fetchall()
                 for story_id, text in rows:
                     if signature.same_story(text):
                         score = signature.score(text)
