@@ -3,81 +3,20 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from telegram.ext import ApplicationBuilder
 
-from bot.commands import CommandContext, parse_duration, register, set_commands
-from bot.models import (
-    Alert,
-    Article,
-    BotSettings,
-    Config,
-    Entry,
-    Feed,
-    FetchResult,
-    Match,
-    PollingSettings,
-    TelegramSettings,
-    Watchlist,
-)
-
-ADMIN, USER, OTHER, STRANGER, GROUP = 1001, 2002, 3003, 4004, -100555
-NOW = datetime(2025, 10, 4, 15, 0, tzinfo=UTC)
-WATCHLISTS = (
-    Watchlist("s400", "منظومة S-400", (Entry("s400", "S-400"),)),
-    Watchlist("officials", "مسؤولون", (Entry("sharaa", "أحمد الشرع"), Entry("lavrov", "سيرغي لافروف"))),
-)
-
-
-def make_config(tmp_path: Path, *, language: str = "ar", access: str = "allowlist") -> Config:
-    return Config(
-        bot=BotSettings(database=tmp_path / "bot.db", watchlists=tmp_path, language=language),
-        polling=PollingSettings(),
-        telegram=TelegramSettings(admins=(ADMIN,), allowed_chats=(USER, OTHER, GROUP), access=access),
-        feeds=(Feed("enab", "عنب بلدي", "http://127.0.0.1:9/feed.xml", 300),),
-        watchlists=WATCHLISTS,
-    )
-
-
-class Harness:
-    def __init__(self, api, store, config: Config):
-        self.api, self.store, self.config = api, store, config
-        self.app = ApplicationBuilder().token(api.token).base_url(api.base_url).build()
-        register(self.app, CommandContext(store=store, get_config=lambda: self.config, clock=lambda: NOW))
-
-    async def say(self, chat_id: int, text: str, *, expect: int = 1, **kw) -> list[dict]:
-        """Send a message as a user; return the bot's replies to that chat."""
-        before = len(self.api.messages_to(chat_id))
-        self.api.push_message(chat_id, text, **kw)
-        assert await self.api.until(lambda: len(self.api.messages_to(chat_id)) >= before + expect), text
-        return self.api.messages_to(chat_id)[before:]
-
-    async def press(self, chat_id: int, data: str, *, message_id: int, user_id: int | None = None) -> dict:
-        before = len(self.api.answers)
-        self.api.push_callback(chat_id, data, message_id=message_id, user_id=user_id)
-        assert await self.api.until(lambda: len(self.api.answers) > before), data
-        return self.api.answers[-1]
+from bot.commands import parse_duration, set_commands
+from bot.models import Alert, Article, FetchResult, Match
+from tests.chat_harness import ADMIN, GROUP, NOW, OTHER, STRANGER, USER, buttons, make_config, running
 
 
 @pytest.fixture
 async def bot(telegram_api, store, tmp_path):
-    telegram_api.rate_limits = False  # many commands a second; test_quick_typist_is_answered keeps them on
-    h = Harness(telegram_api, store, make_config(tmp_path))
-    async with h.app:
-        await h.app.updater.start_polling(poll_interval=0.05)
-        await h.app.start()
-        try:
-            yield h
-        finally:
-            await h.app.updater.stop()
-            await h.app.stop()
-
-
-def buttons(message: dict) -> list[tuple[str, str]]:
-    return [(b["text"], b["callback_data"]) for row in message["reply_markup"]["inline_keyboard"] for b in row]
+    async with running(telegram_api, store, make_config(tmp_path)) as h:
+        yield h
 
 
 async def test_start_subscribes_to_everything_in_arabic(bot):
