@@ -208,3 +208,23 @@ def test_snippet_comes_from_the_page_body_when_only_the_body_matched():
     assert "ملخص بلا أسماء" not in plain
     with_summary = Alert(a, 5, (match, match_of(a.summary, "أسماء", field="summary")))
     assert "ملخص بلا أسماء" in telegram_view(render_alert_html(with_summary, tz=TZ, language="ar", now=NOW))[0]
+
+
+def test_digest_is_split_between_items_and_every_part_is_valid_html():
+    from bot.render import render_digest_html
+
+    alerts = []
+    for i in range(30):
+        title = f"البند {i}: صفقة S-400 " + "تفاصيل إضافية " * 20
+        summary = "وصل وفد عسكري <سوري> & روسي إلى موسكو لبحث الصفقة. " * 8
+        alerts.append(Alert(article(title, summary), 5, (match_of(title, "S-400", field="title"),)))
+    parts = render_digest_html(alerts, tz=TZ, language="en", now=NOW)
+    assert len(parts) > 1
+    assert sorted(i for _, indices in parts for i in indices) == list(range(30))
+    for number, (message, indices) in enumerate(parts, 1):
+        plain, _ = telegram_view(message)
+        assert utf16_len(plain) <= 4096 and f"Alert digest: 30 ({number}/{len(parts)})" in plain
+        assert [i for i in range(30) if f"البند {i}:" in plain] == list(indices)
+        assert "S-400" in bold_texts(message)
+    [(single, indices)] = render_digest_html(alerts[:2], tz=TZ, language="ar", now=NOW)
+    assert indices == (0, 1) and "ملخص التنبيهات: ٢" in telegram_view(single)[0] and "(١/" not in single
