@@ -177,7 +177,7 @@ def normalize_text(text: str) -> str:
 def normalize(text: str) -> Normalized:
     """The normalised text with, for every character, where it came from in `text`."""
     table = _TABLE
-    outs = [table[o] for o in map(ord, text)]
+    outs = list(map(table.__getitem__, map(ord, text)))
     lengths = list(map(len, outs))
     mapped = "".join(outs)
     if len(mapped) == len(lengths) - lengths.count(0):  # no character became several: C-speed offsets

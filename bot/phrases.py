@@ -48,13 +48,11 @@ class FieldWords:
         self._norm: Normalized | None = None
         self.at: dict[int, dict[str, Hit]] = {}  # word position → watchlist word → best hit (hits only)
         self.where: dict[str, list[int]] = defaultdict(list)  # watchlist word → word positions
-        hits = index.hits
-        for pos, word in enumerate(self.words):
-            found = hits(word)
-            if found:
-                self.at[pos] = {h.term_token: h for h in found}
-                for h in found:
-                    self.where[h.term_token].append(pos)
+        for pos in index.hit_positions(self.words):
+            found = index.hits(self.words[pos])
+            self.at[pos] = {h.term_token: h for h in found}
+            for h in found:
+                self.where[h.term_token].append(pos)
 
     def sentence(self, pos: int) -> int:
         """How many sentence ends come before the word at this position."""

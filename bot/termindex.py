@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from itertools import compress
 from typing import NamedTuple
 
 from rapidfuzz import fuzz
@@ -81,6 +82,7 @@ class TermIndex:
         self.prefixes = frozenset(designator_prefix(w) for w in self.thresholds if w[-1:].isdigit()) - {None}
         self._lock = threading.Lock()
         self._words: dict[str, tuple[Hit, ...]] = {}  # normalised word → hits
+        self._hit_words: set[str] = set()  # the words above with at least one hit
         self._chunks: dict[str, frozenset[str]] = {}  # raw chunk of text → watchlist words it may stand for
         self._seen: set[str] = set()  # the chunks in the memo (a set: set difference stays C-fast)
         self._hit: set[str] = set()  # chunks standing for some watchlist word
@@ -119,7 +121,15 @@ class TermIndex:
         found = self._words.get(word)
         if found is None:
             found = self._words[word] = self.compute(word)
+            if found:
+                self._hit_words.add(word)
         return found
+
+    def hit_positions(self, text_words: list[str]) -> list[int]:
+        """Positions of the words that stand for some watchlist word (C-level scan once all are memoised)."""
+        for word in set(text_words).difference(self._words):
+            self.hits(word)
+        return list(compress(range(len(text_words)), map(self._hit_words.__contains__, text_words)))
 
     def _chunk_terms(self, chunk: str) -> frozenset[str]:
         terms: set[str] = set()
@@ -142,6 +152,7 @@ class TermIndex:
         with self._lock:
             if len(self._chunks) > MEMO_LIMIT:
                 self._chunks, self._words, self._seen, self._hit, self._gate = {}, {}, set(), set(), set()
+                self._hit_words = set()
             for chunk in chunks - self._seen:
                 terms = self._chunks[chunk] = self._chunk_terms(chunk)
                 self._seen.add(chunk)
@@ -149,9 +160,10 @@ class TermIndex:
                     self._hit.add(chunk)
                     if not terms.isdisjoint(self.anchors) or SPLIT_DESIGNATOR in terms:
                         self._gate.add(chunk)
-            if chunks.isdisjoint(self._gate):
+            hit = chunks & self._hit
+            if hit.isdisjoint(self._gate):
                 return None
             present: set[str] = set()
-            for chunk in chunks & self._hit:
+            for chunk in hit:
                 present |= self._chunks[chunk]
             return present
