@@ -16,6 +16,7 @@ from bot.models import Alert, Article, Entry, FetchResult, Match, PendingAlert, 
 from bot.notify import TelegramNotifier
 from bot.store import Store
 from tests.chat_harness import (
+    ADMIN,
     GROUP,
     NOW,
     OTHER,
@@ -242,3 +243,41 @@ def notifier_hold(p: PendingAlert, until: datetime):
     from bot.models import Delivery
 
     return Delivery(p.id, sent=False, held_until=until)
+
+
+async def test_every_command_and_button_in_english(telegram_api, store, tmp_path):
+    """The bot configured with language = "en": each command and button answers in English."""
+    config = make_config(tmp_path, language="en", watchlists=(*WATCHLISTS, BIG))
+    async with running(telegram_api, store, config) as bot:
+        expected = {"/start": "subscribed to all watchlists", "/help": "Arabic news alert bot",
+                    "/watchlists": "Watchlists (✅ subscribed", "/subscribe s400": "Subscribed to",
+                    "/unsubscribe s400": "Unsubscribed from", "/subscribe": "Usage: /subscribe",
+                    "/mute 1h": "Alerts muted until", "/unmute": "Alerts resumed", "/quiet 22:00-06:00": "Quiet hours",
+                    "/digest hourly": "every hour", "/tz UTC": "Timezone", "/recent": "No recent alerts",
+                    "/status": "Status:", "/lang xx": "Usage: /lang ar or /lang en", "/stop": "unsubscribed from all"}
+        for command, words in expected.items():
+            [reply] = await bot.say(USER, command)
+            assert words in reply["plain"], (command, reply["plain"])
+        await bot.say(USER, "/start")
+        [listing] = await bot.say(USER, "/watchlists")
+        answer = await bot.press(USER, f"wl:{USER}:s400", message_id=listing["message_id"])
+        assert answer["text"].startswith("☑️ Unsubscribed")
+        await bot.press(USER, f"we:{USER}:people:0", message_id=listing["message_id"])
+        answer = await bot.press(USER, f"et:{USER}:people/p3:0", message_id=listing["message_id"])
+        assert answer["text"] == "🔕 Off: شخص 3"
+        answer = await bot.press(OTHER, f"wl:{USER}:s400", message_id=listing["message_id"])
+        assert answer["text"] == "Not allowed"
+        [refusal] = await bot.say(STRANGER, "/start")
+        assert "not allowed" in refusal["plain"] and str(STRANGER) in refusal["plain"]
+        assert await bot.api.until(lambda: len(bot.api.messages_to(ADMIN)) == 1)
+        [request] = bot.api.messages_to(ADMIN)
+        assert "Access request" in request["plain"] and [t for t, _ in buttons(request)] == ["✅ Approve", "⛔ Deny"]
+        answer = await bot.press(ADMIN, f"ap:{STRANGER}:y", message_id=request["message_id"])
+        assert answer["text"] == f"✅ Chat {STRANGER} approved."
+        assert await bot.api.until(lambda: "admin approved" in bot.api.messages_to(STRANGER)[-1]["plain"])
+        [admin_status] = await bot.say(ADMIN, "/status")
+        assert "Feeds (1)" in admin_status["plain"] and "Queue: pending" in admin_status["plain"]
+        [revoked] = await bot.say(ADMIN, f"/revoke {STRANGER}")
+        assert revoked["plain"] == f"Access revoked for chat {STRANGER}."
+        [refused] = await bot.say(USER, f"/revoke {OTHER}")
+        assert refused["plain"] == "This command is for admins only."
