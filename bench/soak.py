@@ -117,19 +117,20 @@ def main() -> int:
         changer = threading.Thread(target=feeds.run, args=(min(args.changes, args.feeds),), daemon=True)
         changer.start()
         started = time.monotonic()
-        samples: list[tuple[float, int, int, float, int]] = []  # (t, rss KiB, fds, cpu s, requests)
+        samples: list[tuple[float, int, int, float, int, int]] = []  # (t, rss KiB, fds, cpu s, requests, db B)
         print(f"soak: {args.feeds} feeds, 1 s interval, {args.minutes:g} min, warm-up {warmup:.0f} s, "
               f"sample every {SAMPLE_SECONDS:.0f} s; daemon pid {proc.pid}")
-        print(f"{'t (s)':>7} {'RSS MiB':>8} {'fds':>5} {'cpu s':>7} {'polls':>8}")
+        print(f"{'t (s)':>7} {'RSS MiB':>8} {'fds':>5} {'cpu s':>7} {'polls':>8} {'db MiB':>7}")
         try:
             while (elapsed := time.monotonic() - started) <= total + 0.5:
                 got = proc_status(proc.pid)
                 if got is None or proc.poll() is not None:
                     print(f"daemon exited early with {proc.poll()}; log tail:\n" + log_path.read_text()[-2000:])
                     return 1
-                samples.append((elapsed, *got, len(server.requests)))
-                t, rss, fds, cpu, polls = samples[-1]
-                print(f"{t:7.0f} {rss / 1024:8.1f} {fds:5d} {cpu:7.1f} {polls:8d}", flush=True)
+                db_bytes = sum(p.stat().st_size for p in folder.glob("soak.db*"))
+                samples.append((elapsed, *got, len(server.requests), db_bytes))
+                t, rss, fds, cpu, polls, size = samples[-1]
+                print(f"{t:7.0f} {rss / 1024:8.1f} {fds:5d} {cpu:7.1f} {polls:8d} {size / 2**20:7.1f}", flush=True)
                 time.sleep(max(0.0, SAMPLE_SECONDS * len(samples) - (time.monotonic() - started)))
         finally:
             feeds.stop.set()
@@ -159,6 +160,8 @@ def report(samples, warmup: float, feed_count: int, log: str, code: int, added: 
     print()
     print(f"RSS at warm-up end (baseline) {base[1] / 1024:.1f} MiB → end {last[1] / 1024:.1f} MiB: "
           f"growth {rss_growth:+.1f} % (target ≤ 10 %); peak after warm-up {peak / 1024:.1f} MiB")
+    print(f"database (with WAL) {base[5] / 2**20:.1f} MiB at warm-up end → {last[5] / 2**20:.1f} MiB at the end "
+          "(SQLite's page cache, up to 32 MiB, grows with it)")
     print(f"fds at warm-up end (baseline) {base[2]} → end {last[2]}; min/max after warm-up "
           f"{min(s[2] for s in after)}/{max(s[2] for s in after)} (target: flat)")
     print(f"polls done {polls} in {span:.0f} s ({polls / max(span, 1):.1f}/s; HTTP requests served "
