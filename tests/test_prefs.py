@@ -281,3 +281,19 @@ async def test_every_command_and_button_in_english(telegram_api, store, tmp_path
         assert revoked["plain"] == f"Access revoked for chat {STRANGER}."
         [refused] = await bot.say(USER, f"/revoke {OTHER}")
         assert refused["plain"] == "This command is for admins only."
+
+
+async def test_a_blocked_chat_goes_inactive_and_a_new_start_reactivates_it(bot):
+    await bot.say(USER, "/start")
+    result = FetchResult(feed=bot.config.feeds[0], status=200)
+    first = s400_alert(USER, "b1")
+    bot.store.record("enab", result, [first.article], [first])
+    notifier = TelegramNotifier(bot.app.bot, tz=TZ, language="ar", language_for=bot.store.language)
+    bot.api.block(USER)
+    async for d in notifier.send_each(bot.store.pending_alerts()):
+        bot.store.mark_delivered([d])
+        assert d.chat_gone
+    assert not bot.store.is_active(USER) and bot.store.recipients(["s400"]) == {}
+    bot.api.unblock(USER)  # the user unblocks the bot and says /start again
+    await bot.say(USER, "/start")
+    assert bot.store.is_active(USER) and USER in bot.store.recipients(["s400"])

@@ -303,6 +303,10 @@ class FakeTelegram:
         with self._cond:
             self._blocked.add(chat_id)
 
+    def unblock(self, chat_id: int) -> None:
+        with self._cond:
+            self._blocked.discard(chat_id)
+
     def messages_to(self, chat_id: int) -> list[dict]:
         with self._cond:
             return [m for m in self.sent if m["chat_id"] == chat_id]
