@@ -48,8 +48,9 @@ MAX_SERVE_SECONDS = 3 * 3600  # the farm never outlives a forgotten parent by mo
 class Farm:
     """Feeds 0…n-1 on hosts 127.0.0.2…; each feed has a version (bumped = changed) and optional injected items."""
 
-    def __init__(self, per_feed: int) -> None:
+    def __init__(self, per_feed: int, delay: float = 0.0) -> None:
         self.per_feed = per_feed
+        self.delay = delay  # seconds before each feed answer: a network round trip plus a busy server
         self.lock = threading.Lock()
         self.versions: dict[int, int] = {}
         self.extra: dict[int, list[dict[str, str]]] = {}
@@ -114,6 +115,8 @@ class FarmHandler(BaseHTTPRequestHandler):
         host = self.server.server_address[0]
         self.farm.enter(host)
         status = 404
+        if self.farm.delay:
+            time.sleep(self.farm.delay)  # the farm's process sleeps, not the measured one
         try:
             feed = int(url.path.rsplit("/", 1)[-1].split(".")[0])
             etag, body = self.farm.body(feed)
@@ -161,9 +164,9 @@ class FarmHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-def serve(hosts: int, per_feed: int) -> None:
+def serve(hosts: int, per_feed: int, delay: float) -> None:
     """Farm process: print the base URLs as one JSON line, serve until stdin closes (or MAX_SERVE_SECONDS)."""
-    farm = Farm(per_feed)
+    farm = Farm(per_feed, delay)
     handler = type("Handler", (FarmHandler,), {"farm": farm})
     servers = []
     for h in range(hosts):
@@ -182,9 +185,10 @@ def serve(hosts: int, per_feed: int) -> None:
 class FarmProcess:
     """The farm as a child process; `bases` are its per-host base URLs; `call` hits a control endpoint."""
 
-    def __init__(self, hosts: int, per_feed: int = 20) -> None:
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", "--hosts", str(hosts),
-                                      "--per-feed", str(per_feed)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    def __init__(self, hosts: int, per_feed: int = 20, delay: float = 0.0) -> None:
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", "--hosts", str(hosts), "--per-feed",
+                                      str(per_feed), "--delay", str(delay)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE)
         assert self.proc.stdout is not None
         self.bases: list[str] = json.loads(self.proc.stdout.readline())
 
@@ -349,10 +353,13 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
 
 
 async def one_host(args: argparse.Namespace, tmp: Path, db: Path) -> None:
-    """The same feeds all on one hostname vs spread over the hosts: per_host serialises to per_host at once."""
+    """The same feeds all on one hostname vs spread over the hosts: per_host serialises to per_host at once.
+
+    Each answer takes --delay seconds (in the farm), as over a real network; at 0 the loop's CPU hides the effect."""
     n = args.one_host_feeds
+    print(f"one host vs {args.hosts}: {n} feeds, every answer taking {args.delay * 1000:.0f} ms at the farm")
     for hosts in (1, args.hosts):
-        with FarmProcess(hosts) as farm:
+        with FarmProcess(hosts, args.per_feed, args.delay) as farm:
             urls = [(i, farm.url(i)) for i in range(n)]
             daemon = Daemon(config_mod.load(write_config(tmp, db, urls, args.concurrency, args.per_host)), None,
                             stream=open(os.devnull, "w"))  # noqa: SIM115
@@ -380,11 +387,13 @@ def main() -> None:
     ap.add_argument("--per-host", type=int, default=2)
     ap.add_argument("--per-feed", type=int, default=20, help=argparse.SUPPRESS)
     ap.add_argument("--one-host-feeds", type=int, default=400, help="feeds for the one-host comparison (0: skip)")
+    ap.add_argument("--delay", type=float, default=0.1,
+                    help="seconds each answer takes in the one-host comparison (default 0.1: a far server)")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--build", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        return serve(args.hosts, args.per_feed)
+        return serve(args.hosts, args.per_feed, args.delay)
     if args.build:
         return build(args.build, args.articles)
     with tempfile.TemporaryDirectory() as tmp:
