@@ -122,7 +122,12 @@ def test_hostile_feeds_do_not_delay_the_healthy_one_and_their_reasons_are_stored
         assert proc.poll() is None, text()
     finally:
         proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=15)
+        try:
+            code = proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            pytest.fail("the daemon did not exit within 15 s of SIGTERM:\n" + text()[-3000:])
     assert code == 0, text()
 
     rows = feed_rows(config)
