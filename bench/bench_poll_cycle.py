@@ -97,6 +97,14 @@ class Farm:
             self.status[status] = self.status.get(status, 0) + 1
 
 
+class FarmServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:  # a client hanging up at shutdown is not news
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
+
+
 class FarmHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     farm: Farm
@@ -170,8 +178,7 @@ def serve(hosts: int, per_feed: int, delay: float) -> None:
     handler = type("Handler", (FarmHandler,), {"farm": farm})
     servers = []
     for h in range(hosts):
-        httpd = ThreadingHTTPServer((f"127.0.0.{2 + h}", 0), handler)
-        httpd.daemon_threads = True
+        httpd = FarmServer((f"127.0.0.{2 + h}", 0), handler)
         servers.append(httpd)
         threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
     print(json.dumps([f"http://{s.server_address[0]}:{s.server_address[1]}" for s in servers]), flush=True)
