@@ -74,6 +74,21 @@ class Feeds:
                 self._publish(n)
 
 
+# Diagnostic only (--sqlite-cache-mib): the same daemon with a smaller SQLite page cache, to tell the cache
+# filling up (bounded) from a leak (unbounded) when RSS grows.
+CACHE_WRAPPER = """
+import runpy, sys
+import bot.store
+_init = bot.store.Store.__init__
+def _small_cache(self, *args, **kwargs):
+    _init(self, *args, **kwargs)
+    self.db.execute("pragma cache_size = -{kib}")
+bot.store.Store.__init__ = _small_cache
+sys.argv = ["bot", *sys.argv[1:]]
+runpy.run_module("bot", run_name="__main__")
+"""
+
+
 def write_config(folder: Path, server: FeedServer, count: int) -> Path:
     feeds = "".join(f'[[feeds]]\nname = "f{n}"\nurl = "{server.url(f"/f{n}.xml")}"\n' for n in range(count))
     path = folder / "config.toml"
@@ -100,6 +115,8 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--feeds", type=int, default=200)
     parser.add_argument("--changes", type=int, default=10, help="feeds that gain an item each second")
+    parser.add_argument("--sqlite-cache-mib", type=int, default=0,
+                        help="diagnostic: run the daemon with this SQLite page cache instead of its own (32 MiB)")
     args = parser.parse_args()
     total = args.minutes * 60
     warmup = max(30.0, min(120.0, total * 0.2))
@@ -112,14 +129,17 @@ def main() -> int:
         config = write_config(folder, server, args.feeds)
         log_path, out_path = folder / "daemon.log", folder / "alerts.out"
         with log_path.open("wb") as log, out_path.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)], cwd=ROOT,
+            launcher = (["-c", CACHE_WRAPPER.format(kib=args.sqlite_cache_mib * 1024)] if args.sqlite_cache_mib
+                        else ["-m", "bot"])
+            proc = subprocess.Popen([sys.executable, *launcher, "run", "--config", str(config)], cwd=ROOT,
                                     env=env, stdout=out, stderr=log)
         changer = threading.Thread(target=feeds.run, args=(min(args.changes, args.feeds),), daemon=True)
         changer.start()
         started = time.monotonic()
         samples: list[tuple[float, int, int, float, int, int]] = []  # (t, rss KiB, fds, cpu s, requests, db B)
         print(f"soak: {args.feeds} feeds, 1 s interval, {args.minutes:g} min, warm-up {warmup:.0f} s, "
-              f"sample every {SAMPLE_SECONDS:.0f} s; daemon pid {proc.pid}")
+              f"sample every {SAMPLE_SECONDS:.0f} s; daemon pid {proc.pid}"
+              + (f"; DIAGNOSTIC SQLite cache {args.sqlite_cache_mib} MiB" if args.sqlite_cache_mib else ""))
         print(f"{'t (s)':>7} {'RSS MiB':>8} {'fds':>5} {'cpu s':>7} {'polls':>8} {'db MiB':>7}")
         try:
             while (elapsed := time.monotonic() - started) <= total + 0.5:
@@ -161,7 +181,7 @@ def report(samples, warmup: float, feed_count: int, log: str, code: int, added: 
     print(f"RSS at warm-up end (baseline) {base[1] / 1024:.1f} MiB → end {last[1] / 1024:.1f} MiB: "
           f"growth {rss_growth:+.1f} % (target ≤ 10 %); peak after warm-up {peak / 1024:.1f} MiB")
     print(f"database (with WAL) {base[5] / 2**20:.1f} MiB at warm-up end → {last[5] / 2**20:.1f} MiB at the end "
-          "(SQLite's page cache, up to 32 MiB, grows with it)")
+          "(the SQLite page cache, bounded by cache_size, fills as it grows)")
     print(f"fds at warm-up end (baseline) {base[2]} → end {last[2]}; min/max after warm-up "
           f"{min(s[2] for s in after)}/{max(s[2] for s in after)} (target: flat)")
     print(f"polls done {polls} in {span:.0f} s ({polls / max(span, 1):.1f}/s; HTTP requests served "
