@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import multiprocessing
 import os
 import pstats
 import sys
@@ -84,9 +85,10 @@ def ingest_pooled(results: list[FetchResult], store: Store, matcher, workers: in
     """Same stages, with parse_feed in a process pool (bodies pickled out, Articles back) overlapping the
     main process's unseen → match → record: the fix the profile points to."""
     recipients = lambda ids: {0: frozenset(ids)}  # noqa: E731
-    started = time.perf_counter()
     articles = alerts = 0
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        list(pool.map(parse.parse_feed, results[:workers]))  # workers started and warm, as in a running daemon
+        started = time.perf_counter()
         for r, parsed in zip(results, pool.map(parse.parse_feed, results, chunksize=4), strict=True):
             new = store.unseen(parsed.articles)
             found = pipeline.alerts_for(new, matcher, recipients)
