@@ -32,6 +32,24 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) .demo .pytest_cache
 
+bench-ingest: $(STAMP)
+	$(BIN)/python bench/bench_ingest.py
+
+bench-poll-cycle: $(STAMP)
+	$(BIN)/python bench/bench_poll_cycle.py
+
+bench-latency: $(STAMP)
+	$(BIN)/python bench/bench_latency.py
+
+bench-dedup: $(STAMP)
+	$(BIN)/python bench/bench_dedup.py
+
+eval-dedup: $(STAMP)
+	$(BIN)/python bench/eval_dedup.py
+
+bench-fanout: $(STAMP)
+	$(BIN)/python bench/bench_fanout.py
+
 eval: $(STAMP)
 	$(BIN)/python bench/eval_match.py
 
