@@ -27,10 +27,12 @@ from bot.match import compile_matcher
 from bot.metrics import Metrics
 from bot.models import Config, Feed, PollReport
 from bot.notify import ConsoleNotifier, TelegramNotifier
-from bot.store import Store
+from bot.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 CONSOLE_CHAT = 0  # the one "subscriber" when alerts go to the console
+SHUTDOWN_GRACE_SECONDS = 5.0  # on SIGTERM, polls and the send in flight get this long to finish
+DISK_FULL_RETRY_SECONDS = 10.0  # while the database cannot be written, polling and sending wait this long
 
 
 def utcnow() -> datetime:
@@ -55,6 +57,7 @@ class Daemon:
         self.metrics_server = None
         self.started_at = utcnow()
         self.tasks: set[asyncio.Task] = set()
+        self.paused_until: float | None = None  # monotonic time; set while the disk is full
         self.fingerprint = _fingerprint(config)
         self.notifier = self._make_notifier(config)
         self.deps = pipeline.Deps(store=self.store, http=self.http, notifier=self.notifier,
@@ -91,18 +94,34 @@ class Daemon:
 
     async def poll(self, feed: Feed) -> PollReport | None:
         """One scheduled poll: backoff check, poll, log one line, tell admins, then drain the outbox."""
+        if self.stopping.is_set() or self._paused():
+            return None
+        self._track_current()
         polling = self.live.config.polling
         before = self.store.feed_state(feed.id)
-        if not pipeline.is_due(before, feed, utcnow(), polling.max_backoff_seconds):
+        if not pipeline.is_due(before, feed, utcnow(), polling.max_backoff_seconds,
+                               retry_after=self.deps.retry_after.get(feed.id, 0.0)):
             return None
         host = urlsplit(feed.url).hostname or ""
         per_host = self.host_slots.setdefault(host, asyncio.Semaphore(polling.per_host))
         try:
             async with self.fetch_slots, per_host:
                 report = await pipeline.poll_feed(feed, self.deps, self.live)
+        except asyncio.CancelledError:
+            if not self.stopping.is_set():
+                raise
+            log.warning("poll cut short at shutdown feed=%s (nothing recorded; polled again next start)", feed.id)
+            return None
+        except StoreError as exc:
+            if not _disk_full(exc):
+                log.exception("poll crashed feed=%s", feed.id)
+                return None
+            await self._pause_for_full_disk(exc)
+            return None
         except Exception:
             log.exception("poll crashed feed=%s", feed.id)
             return None
+        await self._resume_after_full_disk()
         self.metrics.observe_poll(report)
         self.metrics.alerts_queued(report.alerts)
         self.metrics.observe_matches(dict(report.watchlists))
@@ -125,9 +144,23 @@ class Daemon:
             await self._tell_admins(f"✅ عادت الخلاصة «{feed.name}» للعمل / feed recovered")
 
     async def drain(self) -> int:
+        if self.stopping.is_set() or self._paused():
+            return 0  # shutting down; or the disk is full, and a send whose outcome cannot be recorded repeats
+        self._track_current()
         started = time.monotonic()
         try:
-            deliveries = await pipeline.deliver(self.deps)
+            deliveries = await pipeline.deliver(self.deps, stop=self.stopping.is_set)
+        except asyncio.CancelledError:
+            if not self.stopping.is_set():
+                raise
+            log.warning("delivery cut short at shutdown; the message in flight may be sent again next start")
+            return 0
+        except StoreError as exc:
+            if not _disk_full(exc):
+                log.exception("delivery crashed")
+                return 0
+            await self._pause_for_full_disk(exc)
+            return 0
         except Exception:
             log.exception("delivery crashed")
             return 0
@@ -137,6 +170,35 @@ class Daemon:
         if deliveries:
             log.info("deliver sent=%d pending=%d", sent, len(deliveries) - sent)
         return sent
+
+    def _track_current(self) -> None:
+        """Remember the running scheduler job's task, so that shutdown can let it finish."""
+        task = asyncio.current_task()
+        if task is not None and task not in self.tasks:
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    def _paused(self) -> bool:
+        return self.paused_until is not None and time.monotonic() < self.paused_until
+
+    async def _pause_for_full_disk(self, exc: StoreError) -> None:
+        """Stop fetching and sending while nothing can be recorded; try again every DISK_FULL_RETRY_SECONDS."""
+        first = self.paused_until is None
+        self.paused_until = time.monotonic() + DISK_FULL_RETRY_SECONDS
+        if not first:
+            log.warning("database still full; next try in %gs", DISK_FULL_RETRY_SECONDS)
+            return
+        log.error("database disk full: polling paused, trying again every %gs; nothing queued is lost and new "
+                  "items are picked up once there is room: %s", DISK_FULL_RETRY_SECONDS, exc)
+        await self._tell_admins(f"⚠️ القرص ممتلئ: توقف جلب الخلاصات مؤقتاً / disk full: polling paused until "
+                                f"there is room again: {exc}")
+
+    async def _resume_after_full_disk(self) -> None:
+        if self.paused_until is None:
+            return
+        self.paused_until = None
+        log.warning("database writable again: polling resumed")
+        await self._tell_admins("✅ عاد الجلب بعد امتلاء القرص / disk has room again: polling resumed")
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
@@ -233,6 +295,15 @@ class Daemon:
                  len(self.live.config.watchlists), self.application is not None)
         await self.stopping.wait()
         log.info("stopping")
+        self.scheduler.pause()  # no new job starts; the ones in flight finish (or are cut short after a grace)
+        running = [t for t in self.tasks if not t.done()]
+        if running:
+            log.info("waiting up to %gs for %d poll/send job(s) in flight", SHUTDOWN_GRACE_SECONDS, len(running))
+            _, late = await asyncio.wait(running, timeout=SHUTDOWN_GRACE_SECONDS)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=1)
         self.scheduler.shutdown(wait=False)
         return 0
 
@@ -251,6 +322,10 @@ class Daemon:
             await self.metrics_server.aclose()
         await self.http.aclose()
         self.store.close()
+
+
+def _disk_full(exc: StoreError) -> bool:
+    return "disk full" in str(exc)
 
 
 def _fingerprint(config: Config) -> tuple:
@@ -280,4 +355,13 @@ def run(config_path: Path, env: Mapping[str, str], *, once: bool = False) -> int
         finally:
             await daemon.close()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except Exception as exc:  # through the logger, which redacts the token (the default hook would print it)
+        from telegram.error import InvalidToken
+
+        if isinstance(exc, InvalidToken):
+            log.error("Telegram rejected the bot token (401 Unauthorized): check %s", config_mod.TOKEN_ENV)
+        else:
+            log.exception("the daemon stopped on an unexpected error")
+        return 1

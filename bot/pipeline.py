@@ -6,12 +6,13 @@ The only module that knows the order of the stages; owns no I/O of its own beyon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -47,6 +48,7 @@ class Deps:
     recipients: Recipients
     clock: Callable[[], datetime]
     send_lock: asyncio.Lock
+    retry_after: dict[str, float] = field(default_factory=dict)  # feed id → seconds its server asked us to wait
 
 
 async def poll_feed(feed: Feed, deps: Deps, live: Live) -> PollReport:
@@ -57,6 +59,10 @@ async def poll_feed(feed: Feed, deps: Deps, live: Live) -> PollReport:
     result = await fetch.fetch_feed(deps.http, feed, state, config.polling)
     if result.moved_to:
         log.warning("feed moved permanently feed=%s to=%s", feed.id, result.moved_to)
+    if result.retry_after:
+        deps.retry_after[feed.id] = result.retry_after
+    else:
+        deps.retry_after.pop(feed.id, None)
     if result.error:
         store.record_failure(feed.id, result.error)
         return PollReport(feed.id, "failed", error=result.error, duration=time.perf_counter() - started)
@@ -93,17 +99,23 @@ def alerts_for(articles: Sequence[Article], matcher: Matcher, recipients: Recipi
     return alerts
 
 
-async def deliver(deps: Deps, limit: int = 100) -> list[Delivery]:
+async def deliver(deps: Deps, limit: int = 100, stop: Callable[[], bool] | None = None) -> list[Delivery]:
     """Send what is due in the outbox, recording each outcome the moment it is known. One drain at a time.
 
     Recording one by one means a crash can repeat at most the one message whose send was in flight.
+    When `stop()` turns true (shutdown), the send in flight finishes and is recorded; the rest stay pending.
     """
     deliveries: list[Delivery] = []
     async with deps.send_lock:
+        if stop is not None and stop():
+            return deliveries
         pending = deps.store.pending_alerts(limit)
-        async for delivery in deps.notifier.send_each(pending):
-            deps.store.mark_delivered([delivery])
-            deliveries.append(delivery)
+        async with contextlib.aclosing(deps.notifier.send_each(pending)) as each:
+            async for delivery in each:
+                deps.store.mark_delivered([delivery])
+                deliveries.append(delivery)
+                if stop is not None and stop():
+                    break
     return deliveries
 
 

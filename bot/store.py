@@ -214,8 +214,12 @@ class Store:
 
     @_guarded
     def reset_feed(self, feed_id: str) -> bool:
+        """Forget a feed's errors, backoff and validators so that it is fetched in full at once; keep its baseline
+        (deleting the row would make the next poll record what arrived meanwhile without alerting)."""
         with self.db.atomic():
-            return self.db.execute("delete from feed_state where feed_id = ?", [feed_id]).rowcount > 0
+            return self.db.execute(
+                "update feed_state set error_count = 0, last_error = null, last_attempt_at = null, etag = null, "
+                "last_modified = null where feed_id = ?", [feed_id]).rowcount > 0
 
     # ------------------------------------------------------------ articles and the outbox
 

@@ -170,8 +170,6 @@ def test_daemon_survives_a_full_disk_and_catches_up_without_loss(tmp_path, feed_
     assert len(alerts) == len(set(alerts)) == 61, "an alert was printed twice or not at all"
 
 
-@pytest.mark.xfail(strict=True, reason="app.Daemon.poll logs a traceback per poll and keeps fetching while the "
-                   "database cannot be written; pause-and-warn fix in /tmp/helperI-diskfull.patch")
 def test_full_disk_pauses_polling_and_warns_once(tmp_path, feed_server):
     got = scenario(tmp_path, feed_server)
     assert got["hits_while_full"] == 0, f"{got['hits_while_full']} fetches whose results could not be stored"

@@ -146,8 +146,6 @@ def test_hostile_feeds_do_not_delay_the_healthy_one_and_their_reasons_are_stored
     assert unknown.returncode == 1
 
 
-@pytest.mark.xfail(strict=True, reason="the daemon ignores a feed's Retry-After: pipeline.poll_feed drops "
-                   "FetchResult.retry_after and app.poll calls is_due without it; see /tmp/helperI-retry-after.patch")
 def test_retry_after_from_a_429_is_honoured_by_the_daemon(tmp_path, feed_server):
     feed_server.set("/e429.xml", "slow down", status=429, headers={"Retry-After": "120"}, content_type="text/plain")
     feed_server.set("/healthy.xml", rss([]))
@@ -180,8 +178,6 @@ url = "{feed_server.url('/healthy.xml')}"
     assert feed_server.hits("/e429.xml") == 1, "the feed was asked again long before its Retry-After of 120 s"
 
 
-@pytest.mark.xfail(strict=True, reason="Store.reset_feed deletes the whole feed_state row, baselined flag included; "
-                   "fix in /tmp/helperI-reset.patch")
 def test_feeds_reset_clears_the_errors_but_keeps_the_baseline(tmp_path):
     """Otherwise the next poll baselines the feed again and what arrived while it was broken never alerts."""
     store = Store(tmp_path / "bot.db")

@@ -126,8 +126,6 @@ def test_daemon_run_escapes_feed_html_refuses_non_admins_fetches_only_config_url
     assert_no_token(text(), telegram_api.token)
 
 
-@pytest.mark.xfail(strict=True, reason="InvalidToken escapes app.run and the default excepthook prints the token "
-                   "(not through the redacting logger); fix in /tmp/helperI-token.patch")
 @pytest.mark.parametrize("level", ["DEBUG", "INFO"])
 def test_a_rejected_token_is_not_printed(tmp_path, feed_server, telegram_api, level):
     """Telegram answers 401 to a wrong token: the daemon says so and exits, without printing that token."""

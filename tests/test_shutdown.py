@@ -142,9 +142,6 @@ def test_signal_during_polls_and_sends_exits_cleanly_and_loses_nothing(tmp_path,
     assert sent <= {(m["chat_id"], link) for m in telegram_api.sent for link in LINKS if link in m["text"]}
 
 
-@pytest.mark.xfail(strict=True, reason="app.Daemon cancels in-flight polls and sends on SIGTERM instead of letting "
-                   "them finish (tracebacks in the log, the in-flight send repeated after restart); "
-                   "fix in /tmp/helperI-shutdown.patch")
 def test_in_flight_polls_and_sends_finish_before_exit(tmp_path, feed_server, telegram_api):
     after, rows, _ = scenario(tmp_path, feed_server, telegram_api, signal.SIGTERM)
     assert "Traceback" not in after, "the shutdown interrupted work mid-way:\n" + after

@@ -260,9 +260,12 @@ def test_feed_state_failures_not_modified_and_reset(db, clock):
         0, None, clock.now, clock.now)
     db.record(FEED.id, ok(), [], [])
     assert [s.feed_id for s in db.feed_states()] == [FEED.id]
+    db.record_failure(FEED.id, "timeout")
     assert db.reset_feed(FEED.id) is True
-    assert db.feed_state(FEED.id) == type(state)(FEED.id)
-    assert db.reset_feed(FEED.id) is False
+    reset = db.feed_state(FEED.id)
+    assert (reset.error_count, reset.last_error, reset.last_attempt_at, reset.etag) == (0, None, None, None)
+    assert reset.last_success_at == state.last_success_at  # history and the baseline stay
+    assert db.reset_feed("never-polled") is False
 
 
 # ------------------------------------------------------------ chats, subscriptions, settings
