@@ -14,18 +14,17 @@ import ssl
 import zlib
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urljoin
 
 import httpx
 
 from bot.models import Feed, FeedState, FetchResult, PollingSettings
+from bot.retry import parse_retry_after
 
 MAX_REDIRECTS = 10
 PERMANENT = frozenset({301, 308})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-MAX_RETRY_AFTER = 7 * 24 * 3600.0
 ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 CHUNK = 65_536
 
@@ -171,26 +170,6 @@ def _decoders(content_encoding: str) -> list[_Inflater]:
         if name not in ("gzip", "x-gzip", "deflate"):
             raise _Failure(f"unsupported content-encoding {name[:20]}")
     return [_Inflater("deflate" if n == "deflate" else "gzip") for n in reversed(names)]
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait, from delta-seconds or an HTTP date; None when absent or unreadable."""
-    if not value or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def _describe_http_error(exc: httpx.HTTPError) -> str:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from bot import retry
 from bot.extract import decode_html, extract_text
 from bot.models import FulltextSettings
 from bot.pagehttp import Download, download, is_private
@@ -151,10 +152,8 @@ class PageFetcher:
         return max(0.0, host.not_before - self.clock()) if host else 0.0
 
     def backoff_seconds(self, failures: int) -> float:
-        """base × 2^(failures-1), capped, with ±10 % jitter: the same shape as a failing feed's."""
-        if failures <= 0:
-            return 0.0
-        return min(self.backoff_base * 2 ** min(failures - 1, 30), self.backoff_cap) * self.rng.uniform(0.9, 1.1)
+        """The pause for a host after this many failures in a row: the same shape as a failing feed's."""
+        return retry.backoff_seconds(failures, self.backoff_base, self.backoff_cap, rng=self.rng)
 
     # ------------------------------------------------------------ steps
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import httpx
 
 from bot.models import FulltextSettings
+from bot.retry import parse_retry_after
 
 ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 HTML_TYPES = ("html", "xml", "text/plain")
@@ -71,22 +70,6 @@ async def download(
         return Download(error=f"network: {exc.__class__.__name__}", host_failure=True)
     except (httpx.InvalidURL, ValueError):
         return Download(error="bad url")
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None when absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def is_private(host: str) -> bool:

@@ -14,11 +14,11 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 
-from bot import fetch, parse
+from bot import fetch, parse, retry
 from bot.match import Matcher
 from bot.models import Alert, Article, Config, Delivery, Feed, FeedState, PendingAlert, PollReport
 from bot.store import Store
@@ -119,18 +119,10 @@ async def deliver(deps: Deps, limit: int = 100, stop: Callable[[], bool] | None 
     return deliveries
 
 
-def backoff_seconds(error_count: int, interval: float, cap: float = 6 * 3600, rng: Any = random) -> float:
-    """Wait before retrying a failing feed: interval × 2^(errors-1), capped, with ±10 % jitter."""
-    if error_count <= 0:
-        return 0.0
-    base = min(interval * 2 ** min(error_count - 1, 20), cap)
-    return base * rng.uniform(0.9, 1.1)
-
-
 def is_due(state: FeedState, feed: Feed, now: datetime, cap: float, retry_after: float = 0.0) -> bool:
     """Whether a failing feed's backoff has passed (healthy feeds are always due)."""
     if not state.error_count or state.last_attempt_at is None:
         return True
     rng = random.Random(f"{feed.id}:{state.error_count}")
-    wait = max(backoff_seconds(state.error_count, feed.interval_seconds, cap, rng=rng), retry_after)
+    wait = max(retry.backoff_seconds(state.error_count, feed.interval_seconds, cap, rng=rng), retry_after)
     return now >= state.last_attempt_at + timedelta(seconds=wait)
