@@ -1,18 +1,19 @@
 """How the store lays out rows: versioned migrations (sqlite-utils Migrations), timestamps, article lookup keys.
 
-Imports nothing of ours and runs no queries beyond the migrations themselves.
+Imports only bot.urls and bot.normalize (for the lookup keys) and runs no queries beyond the migrations themselves.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from datetime import UTC, datetime
 from hashlib import blake2b
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlite_utils import Database, Migrations
+
+from bot.normalize import normalize_text
+from bot.urls import canonical_url
 
 MIGRATIONS = Migrations("bot")
 
@@ -105,26 +106,15 @@ _NONWORD = re.compile(r"[\W_]+")
 
 @functools.lru_cache(maxsize=4096)  # known_alias and record ask for the same article's keys in turn
 def url_key(url: str) -> int | None:
-    """The same page whatever its scheme, www., fragment, trailing slash or utm_* parameters."""
-    if not url:
+    """The same page whatever its scheme or the variants canonical_url folds (www./m./amp., tracking, fragment…)."""
+    if not url or not url.strip():
         return None
-    parts = urlsplit(url.strip())
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    host = (parts.hostname or "").removeprefix("www.") + port
-    query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query) if not k.lower().startswith("utm_")))
-    return _key(urlunsplit(("", host, parts.path.rstrip("/") or "/", query, "")))
+    return _key(canonical_url(url).partition("://")[2])
 
 
-_MARKS = dict.fromkeys([*range(0x0610, 0x061B), *range(0x064B, 0x0660), 0x0670, *range(0x06D6, 0x06EE), 0x0640])
-
-
-@functools.lru_cache(maxsize=4096)
 def title_key(feed_id: str, title: str, published: datetime | None) -> int | None:
     """Feed, folded title and publication day: a GUID that churns keeps this. None without a date or title."""
     if published is None or not title.strip():
         return None
-    folded = _NONWORD.sub(" ", unicodedata.normalize("NFKC", title).translate(_MARKS)).strip().casefold()
+    folded = _NONWORD.sub(" ", normalize_text(title)).strip()
     return _key(f"{feed_id}\0{folded}\0{iso(published)[:10]}")

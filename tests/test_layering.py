@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "extract": set(),
     "pagehttp": {"models", "retry"},
     "store": {"models", "schema"},
-    "schema": set(),
+    "schema": {"urls", "normalize"},
     "render": {"models", "messages"},
     "messages": set(),
     "notify": {"models", "render", "messages", "holds", "callbacks", "pacer"},
