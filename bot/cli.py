@@ -99,7 +99,7 @@ def cmd_feeds(args) -> int:
     from bot.store import Store
 
     config = config_mod.load(Path(args.config))
-    store = Store(config.bot.database)
+    store = Store(config.bot.database, check="none")  # an operator tool beside the daemon: no start-up check
     try:
         if args.action == "reset":
             if not args.name:
@@ -150,7 +150,7 @@ def cmd_status(args) -> int:
     from bot.store import Store
 
     config = config_mod.load(Path(args.config))
-    store = Store(config.bot.database)
+    store = Store(config.bot.database, check="none")  # an operator tool beside the daemon: no start-up check
     try:
         print(render_status(config, store), end="")
     finally:

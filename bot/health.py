@@ -75,7 +75,7 @@ def run_health(config_path: Path | str, now: datetime | None = None) -> int:
     config = config_mod.load(Path(config_path))
     now = now or datetime.now(UTC)
     try:
-        store = Store(config.bot.database)
+        store = Store(config.bot.database, check="none")  # a 60 s probe: the daemon checks integrity at start
     except Exception as exc:
         problems = [f"database cannot be opened: {config.bot.database}: {exc}"]
     else:
