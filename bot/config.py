@@ -266,6 +266,16 @@ def _tables(check: _Checker, data: dict, key: str) -> Iterator[tuple[int, dict]]
     yield from enumerate(value)
 
 
+def _rows(check: _Checker, data: dict, table: str, spec: dict, required: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
+    """Each [[table]] row validated against spec, with missing required keys reported; yields (index, values)."""
+    for i, raw in _tables(check, data, table):
+        values = check.section(raw, table, i, spec)
+        for key in required:
+            if key not in raw:
+                check.problem(table, i, "", f"missing required key '{key}'")
+        yield i, values
+
+
 def load_watchlist(path: Path, problems: list[Problem]) -> Watchlist | None:
     read = _read(path, problems)
     if read is None:
@@ -277,11 +287,7 @@ def load_watchlist(path: Path, problems: list[Problem]) -> Watchlist | None:
     entries, ids = [], set()
     spec = {"id": _str, "name": _term, "aliases": _terms, "exclude": _terms, "all_of": _groups,
             "within": _int(1), "context": _terms, "context_within": _int(1), "threshold": _int(0, 100)}
-    for i, raw in _tables(check, data, "entries"):
-        values = check.section(raw, "entries", i, spec)
-        for required in ("id", "name"):
-            if required not in raw:
-                check.problem("entries", i, "", f"missing required key '{required}'")
+    for i, values in _rows(check, data, "entries", spec, ("id", "name")):
         entry_id = values.get("id")
         if entry_id is not None and not _ID.match(entry_id):
             check.problem("entries", i, "id", f"must be lower-case letters, digits, _ or -, got {entry_id!r}")
@@ -290,9 +296,7 @@ def load_watchlist(path: Path, problems: list[Problem]) -> Watchlist | None:
         ids.add(entry_id)
         if {"id", "name"} <= values.keys():
             entries.append(Entry(**values))
-    if "entries" in data and not entries and len(problems) == before:
-        check.problem(None, None, "entries", "no [[entries]] in this watchlist")
-    if "entries" not in data:
+    if not entries and ("entries" not in data or len(problems) == before):
         check.problem(None, None, "entries", "no [[entries]] in this watchlist")
     if not _ID.match(path.stem):
         problems.append(Problem(str(path), None, "", f"file name {path.stem!r} is not a valid watchlist id"))
@@ -359,11 +363,7 @@ def load(path: Path) -> Config:
 
     feeds, names = [], set()
     spec = {"name": _nonempty, "url": _feed_url(base), "interval_seconds": _int(1), "full_text": _bool}
-    for i, raw in _tables(check, data, "feeds"):
-        values = check.section(raw, "feeds", i, spec)
-        for required in ("name", "url"):
-            if required not in raw:
-                check.problem("feeds", i, "", f"missing required key '{required}'")
+    for i, values in _rows(check, data, "feeds", spec, ("name", "url")):
         name = values.get("name")
         if name in names:
             check.problem("feeds", i, "name", f"duplicate feed name {name!r}")
