@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.builders import run_cli as bot
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = (Path(__file__).resolve().parent / "data" / "seed_article.txt").read_text(encoding="utf-8")
-
-
-def bot(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
-    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=120)
 
 
 def test_match_contract_order_and_exact_spans():

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.builders import Item, rss
+from tests.builders import Item, rss, start_daemon, stop_daemon, write_config
 
-ROOT = Path(__file__).resolve().parent.parent
 SEED = Path(__file__).resolve().parent / "data" / "seed_article.txt"
 CHAT = 4242
 SEED_URL = "https://www.enabbaladi.net/archives/seed-s400"
@@ -26,51 +21,22 @@ def seed_item() -> Item:
 DECOY = Item("https://example.org/bread", "ارتفاع أسعار الخبز في حلب", "قال أحد الأفران إن السعر ارتفع.")
 
 
-def write_config(tmp_path: Path, feed_url: str, api_url: str) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[bot]
-database = "{tmp_path / 'bot.db'}"
-watchlists = "{ROOT / 'watchlists'}"
-
-[polling]
-interval_seconds = 1
-timeout_seconds = 5
-
-[metrics]
-listen = ""
-
-[telegram]
-api_base_url = "{api_url}"
-allowed_chats = [{CHAT}]
-
-[[feeds]]
-name = "عنب بلدي"
-url = "{feed_url}"
-""",
-        encoding="utf-8",
-    )
-    return path
+def config_for(tmp_path: Path, feed_url: str, api_url: str) -> Path:
+    return write_config(tmp_path / "config.toml", database=tmp_path / "bot.db", feeds={"عنب بلدي": feed_url},
+                        polling={"interval_seconds": 1, "timeout_seconds": 5},
+                        telegram={"api_base_url": api_url, "allowed_chats": [CHAT]})
 
 
 class Daemon:
     def __init__(self, config: Path, token: str, log: Path):
-        env = {**os.environ, "TELEGRAM_BOT_TOKEN": token, "PTB_TIMEDELTA": "1"}
         self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--config", str(config)],
-            cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-        )
+        self.proc = start_daemon(config, log, token)
 
     def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        code = stop_daemon(self.proc)
+        if code is None:
             pytest.fail("daemon did not exit within 10 s of SIGTERM:\n" + self.log.read_text())
+        return code
 
 
 def alerts_to(api, chat: int) -> list[dict]:
@@ -79,7 +45,7 @@ def alerts_to(api, chat: int) -> list[dict]:
 
 def test_start_then_one_alert_then_restart_sends_nothing(tmp_path, feed_server, telegram_api):
     feed_server.set("/feed.xml", rss([DECOY]))
-    config = write_config(tmp_path, feed_server.url("/feed.xml"), telegram_api.base_url)
+    config = config_for(tmp_path, feed_server.url("/feed.xml"), telegram_api.base_url)
     log = tmp_path / "daemon.log"
 
     daemon = Daemon(config, telegram_api.token, log)

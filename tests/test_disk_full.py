@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
-import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,9 +15,8 @@ import pytest
 
 from bot.models import Alert, Article, Feed, FetchResult, Match
 from bot.store import Store, StoreError
-from tests.builders import Item, rss, wait_for
+from tests.builders import Item, read_log, rss, start_daemon, stop_daemon, wait_for, write_config
 
-ROOT = Path(__file__).resolve().parent.parent
 FEED = Feed("news", "news", "http://127.0.0.1/news.xml", 1)
 PAD = "نص طويل عن الاجتماع " * 200  # ~4 kB per item, so one poll needs more room than the WAL already has
 
@@ -107,27 +103,13 @@ def scenario(tmp_path: Path, feed_server) -> dict:
     disk = tiny_disk(tmp_path / "disk")
     with disk as folder:
         db = folder / "bot.db"
-        config = tmp_path / "config.toml"
-        config.write_text(f"""
-[bot]
-database = "{db}"
-watchlists = "{ROOT / 'watchlists'}"
-[polling]
-interval_seconds = 1
-baseline_new_feeds = false
-[metrics]
-listen = ""
-[[feeds]]
-name = "news"
-url = "{feed_server.url('/news.xml')}"
-""", encoding="utf-8")
+        config = write_config(tmp_path / "config.toml", database=db, feeds={"news": feed_server.url("/news.xml")},
+                              polling={"interval_seconds": 1, "baseline_new_feeds": False})
         first = Item("https://x.example/first", "لافروف يصل إلى دمشق")
         feed_server.set("/news.xml", rss([first]))
         out = tmp_path / "out.log"
-        env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)], cwd=ROOT, env=env,
-                                stdout=out.open("wb"), stderr=subprocess.STDOUT)
-        text = lambda: out.read_text(encoding="utf-8", errors="replace")  # noqa: E731
+        proc = start_daemon(config, out)
+        text = lambda: read_log(out)  # noqa: E731
         try:
             assert wait_for(lambda: "https://x.example/first" in text(), 20), text()
             fill(folder / "ballast")
@@ -143,12 +125,7 @@ url = "{feed_server.url('/news.xml')}"
             (folder / "ballast").unlink()  # space returns
             caught_up = wait_for(lambda: all(f"https://x.example/full/{n}\n" in text() for n in range(60)), 60)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                code = proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                code = proc.wait()
+            code = stop_daemon(proc, timeout=15)
         conn = sqlite3.connect(db)
         try:
             integrity = conn.execute("pragma integrity_check").fetchall()

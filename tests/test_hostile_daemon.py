@@ -5,10 +5,8 @@ up, each broken feed's reason is stored (`python -m bot feeds`) and `python -m b
 from __future__ import annotations
 
 import gzip
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,10 +14,9 @@ import pytest
 
 from bot.models import Feed, FetchResult
 from bot.store import Store
-from tests.builders import Item, rss, wait_for
+from tests.builders import Item, read_log, rss, run_cli, start_daemon, wait_for, write_config
 from tests.fakes.feed_server import Response
 
-ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 8  # polling.timeout_seconds: a fetch stuck behind a hung feed would wait at least this long
 ON_TIME = 6.0  # seconds from the healthy feed's change to its alert: less than TIMEOUT, several 1 s intervals
 COPIES = 40  # scripted slow answers, more than the backed-off polls of one test run
@@ -54,32 +51,18 @@ def serve_hostile(feed_server) -> None:
     feed_server.set("/healthy.xml", rss([]))
 
 
-def write_config(tmp_path: Path, feed_server) -> Path:
+def config_for(tmp_path: Path, feed_server) -> Path:
     paths = {name: f"/{name}.xml" for name in [*BROKEN, "cp1256", "healthy"]}
     paths["loop"] = "/loop-a.xml"
-    feeds = "".join(f'[[feeds]]\nname = "{name}"\nurl = "{feed_server.url(path)}"\n' for name, path in paths.items())
-    config = tmp_path / "config.toml"
     # All feeds share one local host here; per_host is lifted so that it models feeds on distinct hosts.
-    config.write_text(f"""
-[bot]
-database = "{tmp_path / 'bot.db'}"
-watchlists = "{ROOT / 'watchlists'}"
-[polling]
-interval_seconds = 1
-timeout_seconds = {TIMEOUT}
-concurrency = 10
-per_host = 20
-baseline_new_feeds = false
-[metrics]
-listen = ""
-{feeds}""", encoding="utf-8")
-    return config
+    return write_config(tmp_path / "config.toml", database=tmp_path / "bot.db",
+                        feeds={name: feed_server.url(path) for name, path in paths.items()},
+                        polling={"interval_seconds": 1, "timeout_seconds": TIMEOUT, "concurrency": 10, "per_host": 20,
+                                 "baseline_new_feeds": False})
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)
+    return run_cli(*args, timeout=60)
 
 
 def feed_rows(config: Path) -> dict[str, str]:
@@ -95,12 +78,10 @@ def feed_rows(config: Path) -> dict[str, str]:
 
 def test_hostile_feeds_do_not_delay_the_healthy_one_and_their_reasons_are_stored(tmp_path, feed_server):
     serve_hostile(feed_server)
-    config = write_config(tmp_path, feed_server)
+    config = config_for(tmp_path, feed_server)
     out = tmp_path / "out.log"
-    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}  # console alerts
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)], cwd=ROOT, env=env,
-                            stdout=out.open("wb"), stderr=subprocess.STDOUT)
-    text = lambda: out.read_text(encoding="utf-8", errors="replace")  # noqa: E731
+    proc = start_daemon(config, out)  # console alerts
+    text = lambda: read_log(out)  # noqa: E731
     try:
         # Every hostile feed has been tried at least once, and the slow ones are stuck in flight.
         assert wait_for(lambda: all(feed_server.hits(f"/{n}.xml") for n in BROKEN if n != "loop"), 30), text()
@@ -149,26 +130,9 @@ def test_hostile_feeds_do_not_delay_the_healthy_one_and_their_reasons_are_stored
 def test_retry_after_from_a_429_is_honoured_by_the_daemon(tmp_path, feed_server):
     feed_server.set("/e429.xml", "slow down", status=429, headers={"Retry-After": "120"}, content_type="text/plain")
     feed_server.set("/healthy.xml", rss([]))
-    config = tmp_path / "config.toml"
-    config.write_text(f"""
-[bot]
-database = "{tmp_path / 'bot.db'}"
-watchlists = "{ROOT / 'watchlists'}"
-[polling]
-interval_seconds = 1
-[metrics]
-listen = ""
-[[feeds]]
-name = "e429"
-url = "{feed_server.url('/e429.xml')}"
-[[feeds]]
-name = "healthy"
-url = "{feed_server.url('/healthy.xml')}"
-""", encoding="utf-8")
-    out = tmp_path / "out.log"
-    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)], cwd=ROOT, env=env,
-                            stdout=out.open("wb"), stderr=subprocess.STDOUT)
+    config = write_config(tmp_path / "config.toml", database=tmp_path / "bot.db", polling={"interval_seconds": 1},
+                          feeds={"e429": feed_server.url("/e429.xml"), "healthy": feed_server.url("/healthy.xml")})
+    proc = start_daemon(config, tmp_path / "out.log")
     try:
         assert wait_for(lambda: feed_server.hits("/e429.xml") >= 1, 20)
         assert wait_for(lambda: feed_server.hits("/healthy.xml") >= 8, 20)  # eight intervals later …

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import collections
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-from tests.builders import Item, rss
+from tests.builders import Item, rss, start_daemon, write_config
 
-ROOT = Path(__file__).resolve().parent.parent
 CHATS = (5001, 5002)
 KILLS = 20
-
-
-def start(config: Path, token: str, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "TELEGRAM_BOT_TOKEN": token, "PTB_TIMEDELTA": "1"}
-    return subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)], cwd=ROOT, env=env,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
 def delivered_links(api) -> collections.Counter:
@@ -42,29 +31,14 @@ def test_sigkill_loses_nothing(tmp_path, feed_server, telegram_api):
     feeds: dict[str, list[Item]] = {"a": [], "b": [], "c": []}
     for name in feeds:
         feed_server.set(f"/{name}.xml", rss([]))
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[bot]
-database = "{tmp_path / 'bot.db'}"
-watchlists = "{ROOT / 'watchlists'}"
-[polling]
-interval_seconds = 1
-timeout_seconds = 5
-baseline_new_feeds = false
-[metrics]
-listen = ""
-[telegram]
-api_base_url = "{telegram_api.base_url}"
-allowed_chats = {list(CHATS)}
-"""
-        + "".join(f'[[feeds]]\nname = "{n}"\nurl = "{feed_server.url(f"/{n}.xml")}"\n' for n in feeds),
-        encoding="utf-8",
-    )
+    config = write_config(tmp_path / "config.toml", database=tmp_path / "bot.db",
+                          feeds={n: feed_server.url(f"/{n}.xml") for n in feeds},
+                          polling={"interval_seconds": 1, "timeout_seconds": 5, "baseline_new_feeds": False},
+                          telegram={"api_base_url": telegram_api.base_url, "allowed_chats": list(CHATS)})
     log = tmp_path / "daemon.log"
 
     # Subscribe both chats once, through the bot as users would.
-    proc = start(config, telegram_api.token, log)
+    proc = start_daemon(config, log, telegram_api.token)
     try:
         for chat in CHATS:
             telegram_api.push_message(chat, "/start")
@@ -86,13 +60,13 @@ allowed_chats = {list(CHATS)}
             feeds[name].append(Item(link, f"لافروف يلتقي الشيباني في الجولة رقم {counter}"))
             feed_server.set(f"/{name}.xml", rss(feeds[name]))
             expected.add(link)
-        proc = start(config, telegram_api.token, log)
+        proc = start_daemon(config, log, telegram_api.token)
         time.sleep(rng.uniform(0.8, 3.5))  # lands during start-up, polling or paced sending
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
 
     want = {(chat, link) for chat in CHATS for link in expected}
-    proc = start(config, telegram_api.token, log)
+    proc = start_daemon(config, log, telegram_api.token)
     try:
         assert telegram_api.wait_for(lambda: set(delivered_links(telegram_api)) >= want, 120), (
             f"lost alerts: {sorted(want - set(delivered_links(telegram_api)))}\n" + log.read_text()[-3000:])

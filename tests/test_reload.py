@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
-from tests.builders import Item, rss, wait_for
-
-ROOT = Path(__file__).resolve().parent.parent
-
+from tests.builders import ROOT, Item, read_log, rss, start_daemon, wait_for
 
 CONFIG = """
 [bot]
@@ -44,10 +37,8 @@ def test_edits_apply_live_and_bad_edits_keep_last_good(tmp_path, feed_server):
     config = tmp_path / "config.toml"
     config.write_text(CONFIG.format(one=feed_server.url("/one.xml")), encoding="utf-8")
     out = tmp_path / "out.log"
-    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)], cwd=ROOT, env=env,
-                            stdout=out.open("wb"), stderr=subprocess.STDOUT)
-    text = lambda: out.read_text(encoding="utf-8", errors="replace")  # noqa: E731
+    proc = start_daemon(config, out)
+    text = lambda: read_log(out)  # noqa: E731
     try:
         assert wait_for(lambda: feed_server.hits("/one.xml") >= 1, 20), text()
 

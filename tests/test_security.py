@@ -4,61 +4,24 @@ refuse non-admins, and only URLs from the config are fetched (never a feed item'
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.builders import Item, rss
+from tests.builders import Item, rss, start_daemon, stop_daemon, write_config
 
-ROOT = Path(__file__).resolve().parent.parent
 ADMIN, USER = 7001, 7002
 HOSTILE_TITLE = ('لافروف <script>alert("x")</script> <a href="javascript:alert(1)">انقر هنا</a> '
                  '<b>غير مغلق <i>AT&T 1 < 2 & 3 > 2 &amp; &nbsp; &bogus; </ b>')
 
 
-def write_config(tmp_path: Path, feed_server, api_url: str, level: str = "DEBUG") -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[bot]
-database = "{tmp_path / 'bot.db'}"
-watchlists = "{ROOT / 'watchlists'}"
-[polling]
-interval_seconds = 1
-timeout_seconds = 5
-baseline_new_feeds = false
-[logging]
-level = "{level}"
-[metrics]
-listen = ""
-[telegram]
-api_base_url = "{api_url}"
-admins = [{ADMIN}]
-allowed_chats = [{USER}]
-[[feeds]]
-name = "news"
-url = "{feed_server.url('/news.xml')}"
-""", encoding="utf-8")
-    return path
-
-
-def start(config: Path, token: str, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "TELEGRAM_BOT_TOKEN": token, "PTB_TIMEDELTA": "1"}
-    return subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)], cwd=ROOT, env=env,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
-
-
-def stop(proc: subprocess.Popen) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.wait()
+def config_for(tmp_path: Path, feed_server, api_url: str, level: str = "DEBUG") -> Path:
+    return write_config(tmp_path / "config.toml", database=tmp_path / "bot.db",
+                        feeds={"news": feed_server.url("/news.xml")},
+                        polling={"interval_seconds": 1, "timeout_seconds": 5, "baseline_new_feeds": False},
+                        logging={"level": level},
+                        telegram={"api_base_url": api_url, "admins": [ADMIN], "allowed_chats": [USER]})
 
 
 def assert_no_token(text: str, token: str) -> None:
@@ -73,10 +36,10 @@ def test_daemon_run_escapes_feed_html_refuses_non_admins_fetches_only_config_url
     links = [feed_server.url("/article/1"), feed_server.url("/article/2")]
     feed_server.set("/article/1", "<html><body>لافروف</body></html>", content_type="text/html")
     feed_server.set("/news.xml", rss([]))
-    config = write_config(tmp_path, feed_server, telegram_api.base_url)
+    config = config_for(tmp_path, feed_server, telegram_api.base_url)
     log = tmp_path / "daemon.log"
     text = lambda: log.read_text(encoding="utf-8", errors="replace")  # noqa: E731
-    proc = start(config, telegram_api.token, log)
+    proc = start_daemon(config, log, telegram_api.token)
     try:
         for chat in (ADMIN, USER):
             telegram_api.push_message(chat, "/start")
@@ -100,7 +63,7 @@ def test_daemon_run_escapes_feed_html_refuses_non_admins_fetches_only_config_url
         assert telegram_api.wait_for(lambda: any(f"{USER}" in m["plain"] and "سحب" in m["plain"]
                                                  for m in telegram_api.messages_to(ADMIN)), 10), text()
     finally:
-        code = stop(proc)
+        code = stop_daemon(proc, timeout=15)
     assert code == 0, text()
 
     # Every alert was valid Telegram HTML (the fake refuses anything else) and shows the feed's text as text.
@@ -130,16 +93,16 @@ def test_daemon_run_escapes_feed_html_refuses_non_admins_fetches_only_config_url
 def test_a_rejected_token_is_not_printed(tmp_path, feed_server, telegram_api, level):
     """Telegram answers 401 to a wrong token: the daemon says so and exits, without printing that token."""
     feed_server.set("/news.xml", rss([]))
-    config = write_config(tmp_path, feed_server, telegram_api.base_url, level)
+    config = config_for(tmp_path, feed_server, telegram_api.base_url, level)
     log = tmp_path / "daemon.log"
     wrong = "987654321:AAH-wrong-Secret_tokenPart0123456789"
-    proc = start(config, wrong, log)
+    proc = start_daemon(config, log, wrong)
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         pass
     finally:
-        code = stop(proc)
+        code = stop_daemon(proc, timeout=15)
     output = log.read_text(encoding="utf-8", errors="replace")
     assert any(m == "getMe" for m, _ in telegram_api.calls) or "401" in output or "Unauthorized" in output, output
     assert code != 0, "the daemon carried on with a token Telegram refused:\n" + output

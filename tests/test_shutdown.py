@@ -4,62 +4,32 @@ database cleanly and loses no alert (each one is sent or still pending, and a re
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.builders import Item, rss
+from tests.builders import Item, rss, start_daemon, stop_daemon, write_config
 from tests.fakes.feed_server import Response
 
-ROOT = Path(__file__).resolve().parent.parent
 CHATS = (6101, 6102)
 LINKS = [f"https://news.example.org/shutdown/{n}" for n in range(4)]
 
 
-def write_config(tmp_path: Path, feed_server, api_url: str) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[bot]
-database = "{tmp_path / 'bot.db'}"
-watchlists = "{ROOT / 'watchlists'}"
-[polling]
-interval_seconds = 1
-timeout_seconds = 8
-baseline_new_feeds = false
-[metrics]
-listen = ""
-[telegram]
-api_base_url = "{api_url}"
-allowed_chats = {list(CHATS)}
-[[feeds]]
-name = "news"
-url = "{feed_server.url('/news.xml')}"
-[[feeds]]
-name = "slow"
-url = "{feed_server.url('/slow.xml')}"
-""", encoding="utf-8")
-    return path
-
-
-def start(config: Path, token: str, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "TELEGRAM_BOT_TOKEN": token, "PTB_TIMEDELTA": "1"}
-    return subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)], cwd=ROOT, env=env,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+def config_for(tmp_path: Path, feed_server, api_url: str) -> Path:
+    return write_config(tmp_path / "config.toml", database=tmp_path / "bot.db",
+                        feeds={"news": feed_server.url("/news.xml"), "slow": feed_server.url("/slow.xml")},
+                        polling={"interval_seconds": 1, "timeout_seconds": 8, "baseline_new_feeds": False},
+                        telegram={"api_base_url": api_url, "allowed_chats": list(CHATS)})
 
 
 def stop(proc: subprocess.Popen, sig: int, log: Path) -> int:
-    proc.send_signal(sig)
-    try:
-        return proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    code = stop_daemon(proc, sig)
+    if code is None:
         pytest.fail(f"daemon did not exit within 10 s of {signal.Signals(sig).name}:\n" + log.read_text())
+    return code
 
 
 def delivered(api) -> set[tuple[int, str]]:
@@ -82,12 +52,12 @@ def scenario(tmp_path: Path, feed_server, telegram_api, sig: int) -> tuple[str, 
     """
     feed_server.set("/news.xml", rss([]))
     feed_server.set("/slow.xml", rss([]))
-    config = write_config(tmp_path, feed_server, telegram_api.base_url)
+    config = config_for(tmp_path, feed_server, telegram_api.base_url)
     log = tmp_path / "daemon.log"
     db = tmp_path / "bot.db"
     text = lambda: log.read_text(encoding="utf-8", errors="replace")  # noqa: E731
 
-    proc = start(config, telegram_api.token, log)
+    proc = start_daemon(config, log, telegram_api.token)
     try:
         for chat in CHATS:
             telegram_api.push_message(chat, "/start")
@@ -123,7 +93,7 @@ def scenario(tmp_path: Path, feed_server, telegram_api, sig: int) -> tuple[str, 
 
     # The pending ones go out after a restart; none is lost.
     want = {(chat, link) for chat in CHATS for link in LINKS}
-    proc = start(config, telegram_api.token, log)
+    proc = start_daemon(config, log, telegram_api.token)
     try:
         assert telegram_api.wait_for(lambda: delivered(telegram_api) >= want, 40), (
             f"lost: {sorted(want - delivered(telegram_api))}\n" + text()[-3000:])
