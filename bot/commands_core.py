@@ -18,8 +18,8 @@ from telegram.constants import ParseMode
 from telegram.error import RetryAfter, TelegramError
 from telegram.ext import ContextTypes
 
-from bot import holds, messages
-from bot.models import Config
+from bot import callbacks, holds, messages
+from bot.models import Config, Entry, Watchlist
 
 log = logging.getLogger("bot.commands")
 
@@ -110,6 +110,31 @@ class Core:
             log.warning("admin check failed chat=%d error=%s", t.chat.id, e.message)
             return False
         return member.status in MANAGER_STATUSES
+
+    async def pressed_watchlist(self, t: Turn, ref: str) -> Watchlist | None:
+        """The watchlist a button names; None (and the press answered) when it no longer exists."""
+        watchlist = callbacks.find_watchlist(t.config.watchlists, ref)
+        if watchlist is None:
+            await self._answer(t, t.text("unknown_watchlist", id=ref[:64], ids="/watchlists")[:190])
+        return watchlist
+
+    async def pressed_entry(self, t: Turn, ref: str) -> tuple[Watchlist, Entry] | None:
+        """The watchlist entry a button names; None (and the press answered) when it no longer exists."""
+        found = callbacks.find_entry(t.config.watchlists, ref)
+        if found is None:
+            await self._answer(t, t.text("entry_unknown"))
+        return found
+
+    @staticmethod
+    async def _answer(t: Turn, text: str) -> None:
+        query = t.update.callback_query
+        assert query is not None
+        await query.answer(text)
+
+    def entry_muted(self, t: Turn, watchlist: Watchlist, entry: Entry, now: datetime) -> bool:
+        """Whether this chat has the entry switched off or muted for now."""
+        key = holds.entry_key(watchlist.id, entry.id)
+        return holds.entry_muted({key: self.store.setting(t.chat.id, key) or ""}, watchlist.id, entry.id, now)
 
     def ensure_chat(self, chat: Chat) -> None:
         if not self.store.chat_exists(chat.id):

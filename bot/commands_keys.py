@@ -59,9 +59,8 @@ class KeyboardCommands(Core):
     async def toggle(self, t: Turn, payload: callbacks.Payload) -> None:
         query = t.update.callback_query
         assert query is not None
-        watchlist = callbacks.find_watchlist(t.config.watchlists, payload.ref)
+        watchlist = await self.pressed_watchlist(t, payload.ref)
         if watchlist is None:
-            await query.answer(t.text("unknown_watchlist", id=payload.ref[:64], ids="/watchlists")[:190])
             return
         on = watchlist.id not in self.store.subscriptions(t.chat.id)
         self.set_subscription(t, watchlist.id, on)
@@ -100,9 +99,8 @@ class KeyboardCommands(Core):
     async def show_entries(self, t: Turn, payload: callbacks.Payload) -> None:
         query = t.update.callback_query
         assert query is not None
-        watchlist = callbacks.find_watchlist(t.config.watchlists, payload.ref)
+        watchlist = await self.pressed_watchlist(t, payload.ref)
         if watchlist is None:
-            await query.answer(t.text("unknown_watchlist", id=payload.ref[:64], ids="/watchlists")[:190])
             return
         await query.answer()
         pages = -(-len(watchlist.entries) // PAGE)
@@ -113,14 +111,12 @@ class KeyboardCommands(Core):
         """Switch one entry off (no alerts for it in this chat) or back on."""
         query = t.update.callback_query
         assert query is not None
-        found = callbacks.find_entry(t.config.watchlists, payload.ref)
+        found = await self.pressed_entry(t, payload.ref)
         if found is None:
-            await query.answer(t.text("entry_unknown"))
             return
         watchlist, entry = found
         key = holds.entry_key(watchlist.id, entry.id)
-        was_off = holds.entry_muted({key: self.store.setting(t.chat.id, key) or ""}, watchlist.id, entry.id,
-                                    self.ctx.clock())
+        was_off = self.entry_muted(t, watchlist, entry, self.ctx.clock())
         self.ensure_chat(t.chat)
         self.store.set_setting(t.chat.id, key, None if was_off else holds.ENTRY_OFF)
         log.info("entry %s chat=%d entry=%s/%s", "on" if was_off else "off", t.chat.id, watchlist.id, entry.id)

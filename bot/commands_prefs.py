@@ -107,13 +107,12 @@ class PrefCommands(Core):
         """The alert's "mute this entry for 24 h" button; pressed again, it unmutes."""
         query = t.update.callback_query
         assert query is not None
-        found = callbacks.find_entry(t.config.watchlists, payload.ref)
+        found = await self.pressed_entry(t, payload.ref)
         if found is None:
-            await query.answer(t.text("entry_unknown"))
             return
         watchlist, entry = found
         key, now = holds.entry_key(watchlist.id, entry.id), self.ctx.clock()
-        if holds.entry_muted({key: self.store.setting(t.chat.id, key) or ""}, watchlist.id, entry.id, now):
+        if self.entry_muted(t, watchlist, entry, now):
             self.store.set_setting(t.chat.id, key, None)
             answer, label = t.text("entry_unmuted", name=entry.name), t.text("mute_entry_button", name=entry.name)
         else:

@@ -41,7 +41,7 @@ ALLOWED: dict[str, set[str]] = {
     "pacer": set(),
     "commands": {"models", "callbacks", "messages", "commands_admin", "commands_core", "commands_keys",
                  "commands_prefs"},
-    "commands_core": {"models", "messages", "holds"},
+    "commands_core": {"models", "messages", "holds", "callbacks"},
     "commands_admin": {"commands_core", "callbacks", "holds", "messages", "models"},
     "commands_prefs": {"commands_core", "callbacks", "holds", "messages", "models"},
     "commands_keys": {"commands_core", "callbacks", "holds", "messages", "models"},
