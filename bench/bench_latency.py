@@ -11,11 +11,8 @@ Run: .venv/bin/python bench/bench_latency.py [--feeds N] [--interval S] [--items
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import corpus
 from bench.bench_poll_cycle import FarmProcess
+from tests.builders import start_daemon, stop_daemon, wait_for
 from tests.fakes.telegram_api import FakeTelegram
 
 CHANNEL = 4242
@@ -38,15 +36,6 @@ def write_config(tmp: Path, urls: list[str], api_url: str, interval: int) -> Pat
                     f'[metrics]\nlisten = ""\n[logging]\nlevel = "WARNING"\n'
                     f'[telegram]\napi_base_url = "{api_url}"\nchannels = [{CHANNEL}]\n{feeds}', encoding="utf-8")
     return path
-
-
-def wait(predicate, timeout: float, step: float = 0.5) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def pct(values: list[float], q: float) -> float:
@@ -68,13 +57,11 @@ def main() -> None:
         tmp = Path(tmp_name)
         config = write_config(tmp, [farm.url(i) for i in range(args.feeds)], api.base_url, args.interval)
         log = tmp / "daemon.log"
-        env = {**os.environ, "TELEGRAM_BOT_TOKEN": api.token, "PTB_TIMEDELTA": "1"}
-        with log.open("ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)], cwd=corpus.ROOT,
-                                    env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = start_daemon(config, log, api.token)
         try:
             started = time.monotonic()
-            first = wait(lambda: sum(farm.call("/_stats")["status"].values()) >= args.feeds, args.interval + 60, 1.0)
+            polled = lambda: sum(farm.call("/_stats")["status"].values()) >= args.feeds  # noqa: E731
+            first = wait_for(polled, args.interval + 60, 1.0)
             print(f"daemon up; first (baselining) pass over {args.feeds} feeds "
                   f"{'done' if first else 'NOT done'} after {time.monotonic() - started:.1f}s", flush=True)
             times = sorted(rng.uniform(0, args.duration) for _ in range(args.items))
@@ -91,15 +78,10 @@ def main() -> None:
                     sent = list(api.sent)
                 return {mk: m["at"] for m in sent for mk in appeared if mk in m.get("text", "")}
 
-            wait(lambda: len(delivered()) >= len(appeared), args.interval + 30, 1.0)
+            wait_for(lambda: len(delivered()) >= len(appeared), args.interval + 30, 1.0)
             got, served = delivered(), farm.call("/_stats")["served"]
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                code = proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                code = proc.wait()
+            code = stop_daemon(proc, timeout=20)  # None: killed after 20 s
         lat = [got[m] - appeared[m] for m in appeared if m in got]
         to_poll = [served[m] - appeared[m] for m in appeared if m in got and m in served]
         to_send = [got[m] - served[m] for m in appeared if m in got and m in served]

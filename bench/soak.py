@@ -13,7 +13,6 @@ import argparse
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.builders import Item, rss  # noqa: E402
+from tests.builders import Item, rss, stop_daemon  # noqa: E402
 from tests.fakes.feed_server import FeedServer  # noqa: E402
 
 SAMPLE_SECONDS = 10.0
@@ -154,17 +153,12 @@ def main() -> int:
                 time.sleep(max(0.0, SAMPLE_SECONDS * len(samples) - (time.monotonic() - started)))
         finally:
             feeds.stop.set()
-            proc.send_signal(signal.SIGTERM)
-            try:
-                code = proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                code = proc.wait()
+            code = stop_daemon(proc, timeout=20)  # None: killed after 20 s
         report(samples, warmup, args.feeds, log_path.read_text(errors="replace"), code, feeds.added)
     return 0
 
 
-def report(samples, warmup: float, feed_count: int, log: str, code: int, added: int) -> None:
+def report(samples, warmup: float, feed_count: int, log: str, code: int | None, added: int) -> None:
     base = next(s for s in samples if s[0] >= warmup)
     last = samples[-1]
     after = [s for s in samples if s[0] >= warmup]

@@ -30,6 +30,9 @@ TAG_NAME_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9-]*")
 ATTR_RE = re.compile(r"\s*([a-zA-Z_][a-zA-Z0-9_-]*)(?:\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s\"'>]+))?")
 
 
+NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply markup are exactly "
+                "the same as a current content and reply markup of the message")
+
 class ApiError(Exception):
     def __init__(self, status: int, description: str, retry_after: int | None = None,
                  migrate_to: int | None = None):
@@ -499,19 +502,21 @@ class FakeTelegram:
             self._cond.notify_all()
             return message
 
+    def _message_to_edit(self, params: dict) -> tuple[int, int, dict]:
+        chat_id = self._require_chat(params)
+        message_id = int(params.get("message_id") or 0)
+        old = self._messages.get((chat_id, message_id))
+        if old is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        return chat_id, message_id, old
+
     def _api_editmessagetext(self, params: dict) -> dict:
         with self._cond:
-            chat_id = self._require_chat(params)
-            message_id = int(params.get("message_id") or 0)
-            old = self._messages.get((chat_id, message_id))
-            if old is None:
-                raise ApiError(400, "Bad Request: message to edit not found")
+            chat_id, message_id, old = self._message_to_edit(params)
             plain, entities = self._check_text(params)
             markup = params.get("reply_markup")
             if plain == old["text"] and entities == old.get("entities", []) and markup == old.get("reply_markup"):
-                raise ApiError(400, "Bad Request: message is not modified: specified new message content and "
-                                    "reply markup are exactly the same as a current content and reply markup "
-                                    "of the message")
+                raise ApiError(400, NOT_MODIFIED)
             message = {**old, "text": plain, "edit_date": int(time.time())}
             message.pop("entities", None)
             message.pop("reply_markup", None)
@@ -526,16 +531,10 @@ class FakeTelegram:
 
     def _api_editmessagereplymarkup(self, params: dict) -> dict:
         with self._cond:
-            chat_id = self._require_chat(params)
-            message_id = int(params.get("message_id") or 0)
-            old = self._messages.get((chat_id, message_id))
-            if old is None:
-                raise ApiError(400, "Bad Request: message to edit not found")
+            chat_id, message_id, old = self._message_to_edit(params)
             markup = params.get("reply_markup")
             if markup == old.get("reply_markup"):
-                raise ApiError(400, "Bad Request: message is not modified: specified new message content and "
-                                    "reply markup are exactly the same as a current content and reply markup "
-                                    "of the message")
+                raise ApiError(400, NOT_MODIFIED)
             message = {**old, "edit_date": int(time.time())}
             message.pop("reply_markup", None)
             if markup:
