@@ -106,7 +106,7 @@ class Daemon:
         per_host = self.host_slots.setdefault(host, asyncio.Semaphore(polling.per_host))
         try:
             async with self.fetch_slots, per_host:
-                report = await pipeline.poll_feed(feed, self.deps, self.live)
+                report = await pipeline.poll_feed(feed, before, self.deps, self.live)
         except asyncio.CancelledError:
             if not self.stopping.is_set():
                 raise

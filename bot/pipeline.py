@@ -51,11 +51,10 @@ class Deps:
     retry_after: dict[str, float] = field(default_factory=dict)  # feed id → seconds its server asked us to wait
 
 
-async def poll_feed(feed: Feed, deps: Deps, live: Live) -> PollReport:
-    """Poll one feed once and queue its alerts. Never raises for the feed's own failures."""
+async def poll_feed(feed: Feed, state: FeedState, deps: Deps, live: Live) -> PollReport:
+    """Poll one feed once, from its stored state, and queue its alerts. Never raises for the feed's own failures."""
     started = time.perf_counter()
     config, store = live.config, deps.store
-    state = store.feed_state(feed.id)
     result = await fetch.fetch_feed(deps.http, feed, state, config.polling)
     if result.moved_to:
         log.warning("feed moved permanently feed=%s to=%s", feed.id, result.moved_to)
@@ -79,7 +78,7 @@ async def poll_feed(feed: Feed, deps: Deps, live: Live) -> PollReport:
     queued = store.record(feed.id, result, new, alerts, baselined=True)
     outcome = "baselined" if baseline else ("new" if new else "unchanged")
     matched = len({a.article.uid for a in alerts})
-    per_watchlist = Counter(w for uid, w in {(a.article.uid, m.watchlist) for a in alerts for m in a.matches})
+    per_watchlist = Counter(w for _, w in {(a.article.uid, m.watchlist) for a in alerts for m in a.matches})
     return PollReport(feed.id, outcome, fetched=len(parsed.articles), new=len(new), matched=matched,
                       alerts=queued, error=parsed.problem, duration=time.perf_counter() - started,
                       watchlists=tuple(sorted(per_watchlist.items())))
