@@ -1,4 +1,4 @@
-"""The SQLite store: feed state, seen articles, the alert outbox, chats, subscriptions, settings, story index.
+"""The SQLite store: opening and checking the file, feed state, seen articles, the alert outbox, housekeeping.
 
 Speaks SQL and models dataclasses only; knows nothing of HTTP, feed formats, matching rules or Telegram.
 """
@@ -6,11 +6,10 @@ Speaks SQL and models dataclasses only; knows nothing of HTTP, feed formats, mat
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,48 +21,15 @@ from bot import schema
 from bot.models import Alert, Article, Delivery, FeedState, FetchResult, Match, PendingAlert
 from bot.schema import iso as _iso
 from bot.schema import parse_dt as _dt
+from bot.storechats import ChatStore
+from bot.storeconn import BUSY_TIMEOUT_SECONDS, CHUNK, Checkpointer, StoreError, explain
+from bot.storeconn import guarded as _guarded
+from bot.storestories import StoryStore
 
-BUSY_TIMEOUT_SECONDS = 10.0
-CHECKPOINT_SECONDS = 2.0
 FULL_CHECK_MAX_BYTES = 256 * 1024 * 1024  # beyond this, "auto" runs quick_check at start
 WAL_SAFETY_PAGES = 16384  # 64 MiB of WAL before a caller's commit checkpoints by itself
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 3600.0
-_CHUNK = 500  # host parameters per IN (...) query
-STORY_WINDOW = timedelta(hours=72)  # articles this close in time may join one story
-MAX_CANDIDATES = 50  # band matches verified per article, newest first
-
-
-class StoreError(Exception):
-    """The database cannot be used: corrupted, locked, full, closed. The message says which and where."""
-
-
-def _explain(exc: Exception, path: Path, waited: float = BUSY_TIMEOUT_SECONDS) -> str:
-    text = str(exc)
-    low = text.lower()
-    if "locked" in low or "busy" in low:
-        return f"{path}: database is locked by another connection (waited {waited:g}s): {text}"
-    if "full" in low:
-        return f"{path}: disk full, cannot write the database: {text}"
-    if "malformed" in low or "not a database" in low or "corrupt" in low:
-        return f"{path}: database file is corrupted: {text}; restore a backup or move the file away"
-    if "closed" in low:
-        return f"{path}: the store is closed"
-    return f"{path}: sqlite error: {text}"
-
-
-def _guarded(fn):
-    """Serialise calls (the connection is shared across threads) and turn sqlite errors into StoreError."""
-
-    @functools.wraps(fn)
-    def wrapper(self: Store, *args, **kwargs):
-        with self._lock:
-            try:
-                return fn(self, *args, **kwargs)
-            except sqlite3.Error as exc:
-                raise StoreError(_explain(exc, self.path, self.busy_timeout)) from exc
-
-    return wrapper
 
 
 def _json_default(value: Any) -> Any:
@@ -88,32 +54,9 @@ def backoff_seconds(attempts: int) -> float:
     return min(BACKOFF_BASE_SECONDS * 2 ** min(attempts, 20), BACKOFF_CAP_SECONDS)
 
 
-class _Checkpointer(threading.Thread):
-    """Copies the WAL back into the database file from its own connection every few seconds, so that the
-    callers' commits never pay for a checkpoint's fsync (the cause of 30–90 ms stalls with autocheckpoint)."""
+class Store(ChatStore, StoryStore):
+    """One SQLite file: feed state, seen articles and the alert outbox here; chats and stories in the mixins."""
 
-    def __init__(self, path: Path, every: float = CHECKPOINT_SECONDS) -> None:
-        super().__init__(name=f"sqlite-checkpoint:{path.name}", daemon=True)
-        self._path, self._every, self._stopping = path, every, threading.Event()
-
-    def run(self) -> None:
-        conn = sqlite3.connect(str(self._path), timeout=BUSY_TIMEOUT_SECONDS)
-        try:
-            while not self._stopping.wait(self._every):
-                try:
-                    conn.execute("pragma wal_checkpoint(passive)")
-                except sqlite3.Error:
-                    continue  # busy or locked: the next round tries again
-        finally:
-            conn.close()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self.is_alive() and self is not threading.current_thread():
-            self.join()
-
-
-class Store:
     def __init__(self, path: str | Path, *, clock: Callable[[], datetime] | None = None,
                  busy_timeout: float = BUSY_TIMEOUT_SECONDS, check: str = "auto") -> None:
         """Open (creating) the database, check it, migrate it, start the WAL checkpointer.
@@ -149,12 +92,12 @@ class Store:
             schema.migrate(self.db)
         except sqlite3.Error as exc:
             conn.close()
-            raise StoreError(_explain(exc, self.path, busy_timeout)) from exc
+            raise StoreError(explain(exc, self.path, busy_timeout)) from exc
         except BaseException:
             conn.close()
             raise
 
-        self._checkpointer = _Checkpointer(self.path)
+        self._checkpointer = Checkpointer(self.path)
         self._checkpointer.start()
 
     def close(self) -> None:
@@ -225,8 +168,8 @@ class Store:
 
     def _known_uids(self, uids: Sequence[str]) -> set[str]:
         known: set[str] = set()
-        for i in range(0, len(uids), _CHUNK):
-            chunk = list(uids[i:i + _CHUNK])
+        for i in range(0, len(uids), CHUNK):
+            chunk = list(uids[i:i + CHUNK])
             marks = ",".join("?" * len(chunk))
             known.update(r[0] for r in self.db.execute(f"select uid from articles where uid in ({marks})", chunk))
         return known
@@ -267,79 +210,6 @@ class Store:
                 "baselined = excluded.baselined",
                 [feed_id, result.etag, result.last_modified, now, now, int(baselined)])
         return inserted
-
-    @_guarded
-    def known_alias(self, article: Article) -> str | None:
-        """The uid already stored for this article under another GUID: same canonical URL, or same feed,
-        folded title and publication day. None if it is really new."""
-        keys = [(col, key) for col, key in (("url_key", schema.url_key(article.url)),
-                                            ("title_key", schema.title_key(article.feed_id, article.title,
-                                                                           article.published))) if key is not None]
-        for col, key in keys:
-            row = self.db.execute(f"select uid from articles where {col} = ? and uid != ? limit 1",
-                                  [key, article.uid]).fetchone()
-            if row:
-                return row[0]
-        return None
-
-    # ------------------------------------------------------------ stories
-
-    @_guarded
-    def assign_story(self, article: Article, signature: Any, now: datetime, *,
-                     window: timedelta = STORY_WINDOW) -> tuple[str, bool]:
-        """Put the article in the story of a near-duplicate seen within `window`, or in a new story.
-
-        `signature` is a bot.stories.Signature (or anything with .bands, .text, .same_story(text) and
-        .score(text)); candidates come from its LSH band keys through an index, never from a scan.
-        Returns (story id, is_new_story); assigning the same article again returns its story and False.
-        """
-        with self.db.atomic():
-            row = self.db.execute("select story_id from story_members where uid = ?", [article.uid]).fetchone()
-            if row:
-                return str(row[0]), False
-            stamp = _iso(now)
-            cutoff = _iso(now - window)  # member ids grow with time, so the window is an id range too
-            first = self.db.execute("select id from story_members where seen_at >= ? order by seen_at limit 1",
-                                    [cutoff]).fetchone()
-            best: tuple[float, int] | None = None
-            bands = list(dict.fromkeys(signature.bands))
-            if first and bands:
-                marks = ",".join("?" * len(bands))
-                rows = self.db.execute(
-                    "select m.story_id, m.text from story_members m where m.id in (select distinct member_id "
-                    f"from story_bands where band in ({marks}) and member_id >= ?) and m.seen_at >= ? "
-                    "order by m.id desc limit ?", [*bands, first[0], cutoff, MAX_CANDIDATES]).fetchall()
-                for story_id, text in rows:
-                    if signature.same_story(text):
-                        score = signature.score(text)
-                        if best is None or score > best[0]:
-                            best = (score, story_id)
-            if best is None:
-                story_id = self.db.execute("insert into stories (created_at, last_seen_at) values (?, ?)",
-                                           [stamp, stamp]).lastrowid
-            else:
-                story_id = best[1]
-                self.db.execute("update stories set last_seen_at = max(last_seen_at, ?) where id = ?",
-                                [stamp, story_id])
-            member = self.db.execute(
-                "insert into story_members (uid, story_id, feed_id, feed_name, seen_at, text) "
-                "values (?, ?, ?, ?, ?, ?)",
-                [article.uid, story_id, article.feed_id, article.feed_name, stamp, signature.text]).lastrowid
-            self.db.conn.executemany("insert or ignore into story_bands (band, member_id) values (?, ?)",
-                                     [(band, member) for band in bands])
-        return str(story_id), best is None
-
-    @_guarded
-    def story_of(self, uid: str) -> str | None:
-        row = self.db.execute("select story_id from story_members where uid = ?", [uid]).fetchone()
-        return str(row[0]) if row else None
-
-    @_guarded
-    def story_sources(self, story_id: str) -> list[str]:
-        """Names of the feeds that carried this story, in the order they first did."""
-        rows = self.db.execute("select feed_name, min(id) as first from story_members where story_id = ? "
-                               "group by feed_name order by first", [int(story_id)]).fetchall()
-        return [r[0] for r in rows]
 
     # ------------------------------------------------------------ the outbox
 
@@ -395,120 +265,6 @@ class Store:
             sql, params = sql + " and instr(watchlists, ?) > 0", [*params, f" {watchlist} "]
         rows = self.db.execute(sql + " order by id desc limit ?", [*params, limit]).fetchall()
         return [alert_from_json(r[0]) for r in rows]
-
-    # ------------------------------------------------------------ chats and subscriptions
-
-    def _ensure_chat(self, chat_id: int) -> None:
-        self.db.execute("insert or ignore into chats (chat_id, created_at) values (?, ?)",
-                        [chat_id, _iso(self._now())])
-
-    def _deactivate(self, chat_id: int, reason: str) -> None:
-        self._ensure_chat(chat_id)
-        self.db.execute("update chats set active = 0 where chat_id = ?", [chat_id])
-        self.db.execute("update outbox set status = 'failed', last_error = ? where chat_id = ? and status = 'pending'",
-                        [reason, chat_id])
-
-    def _migrate_chat(self, old: int, new: int, now: datetime) -> None:
-        """A group became a supergroup: move its settings, subscriptions and pending alerts to the new id."""
-        self._ensure_chat(old)
-        self.db.execute("insert or ignore into chats (chat_id, kind, title, active, language, created_at) "
-                        "select ?, kind, title, active, language, created_at from chats where chat_id = ?", [new, old])
-        for table in ("subscriptions", "settings"):
-            self.db.execute(f"update or ignore {table} set chat_id = ? where chat_id = ?", [new, old])
-            self.db.execute(f"delete from {table} where chat_id = ?", [old])
-        self.db.execute("update or ignore outbox set chat_id = ?, payload = json_set(payload, '$.chat_id', ?), "
-                        "next_attempt_at = ? where chat_id = ? and status = 'pending'", [new, new, _iso(now), old])
-        self.db.execute("update outbox set status = 'failed', last_error = ? where chat_id = ? and status = 'pending'",
-                        [f"chat migrated to {new}, where this alert was already queued", old])
-        self.db.execute("update chats set active = 0 where chat_id = ?", [old])
-
-    @_guarded
-    def upsert_chat(self, chat_id: int, *, kind: str = "private", title: str = "", active: bool = True) -> None:
-        with self.db.atomic():
-            if not active:
-                self._deactivate(chat_id, "chat inactive")
-            self.db.execute(
-                "insert into chats (chat_id, kind, title, active, created_at) values (?, ?, ?, ?, ?) "
-                "on conflict (chat_id) do update set kind = excluded.kind, title = excluded.title, "
-                "active = excluded.active", [chat_id, kind, title, int(active), _iso(self._now())])
-
-    @_guarded
-    def chat_exists(self, chat_id: int) -> bool:
-        return self.db.execute("select 1 from chats where chat_id = ?", [chat_id]).fetchone() is not None
-
-    @_guarded
-    def set_chat_active(self, chat_id: int, active: bool) -> None:
-        with self.db.atomic():
-            if active:
-                self._ensure_chat(chat_id)
-                self.db.execute("update chats set active = 1 where chat_id = ?", [chat_id])
-            else:
-                self._deactivate(chat_id, "chat inactive")
-
-    @_guarded
-    def is_active(self, chat_id: int) -> bool:
-        row = self.db.execute("select active from chats where chat_id = ?", [chat_id]).fetchone()
-        return bool(row and row[0])
-
-    @_guarded
-    def set_language(self, chat_id: int, language: str | None) -> None:
-        with self.db.atomic():
-            self._ensure_chat(chat_id)
-            self.db.execute("update chats set language = ? where chat_id = ?", [language, chat_id])
-
-    @_guarded
-    def language(self, chat_id: int) -> str | None:
-        row = self.db.execute("select language from chats where chat_id = ?", [chat_id]).fetchone()
-        return row[0] if row else None
-
-    @_guarded
-    def subscribe(self, chat_id: int, watchlist_ids: Iterable[str]) -> None:
-        with self.db.atomic():
-            self._ensure_chat(chat_id)
-            self.db.conn.executemany("insert or ignore into subscriptions (chat_id, watchlist) values (?, ?)",
-                                     [(chat_id, w) for w in watchlist_ids])
-
-    @_guarded
-    def unsubscribe(self, chat_id: int, watchlist_ids: Iterable[str] | None = None) -> None:
-        with self.db.atomic():
-            if watchlist_ids is None:
-                self.db.execute("delete from subscriptions where chat_id = ?", [chat_id])
-            else:
-                self.db.conn.executemany("delete from subscriptions where chat_id = ? and watchlist = ?",
-                                         [(chat_id, w) for w in watchlist_ids])
-
-    @_guarded
-    def subscriptions(self, chat_id: int) -> frozenset[str]:
-        rows = self.db.execute("select watchlist from subscriptions where chat_id = ?", [chat_id]).fetchall()
-        return frozenset(r[0] for r in rows)
-
-    @_guarded
-    def recipients(self, watchlist_ids: Iterable[str]) -> dict[int, frozenset[str]]:
-        wanted = sorted(set(watchlist_ids))
-        found: dict[int, set[str]] = {}
-        for i in range(0, len(wanted), _CHUNK):
-            chunk = wanted[i:i + _CHUNK]
-            rows = self.db.execute(
-                "select s.chat_id, s.watchlist from subscriptions s join chats c on c.chat_id = s.chat_id "
-                f"where c.active = 1 and s.watchlist in ({','.join('?' * len(chunk))})", chunk).fetchall()
-            for chat_id, watchlist in rows:
-                found.setdefault(chat_id, set()).add(watchlist)
-        return {chat_id: frozenset(ws) for chat_id, ws in found.items()}
-
-    @_guarded
-    def set_setting(self, chat_id: int, key: str, value: str | None) -> None:
-        with self.db.atomic():
-            if value is None:
-                self.db.execute("delete from settings where chat_id = ? and key = ?", [chat_id, key])
-                return
-            self._ensure_chat(chat_id)
-            self.db.execute("insert into settings (chat_id, key, value) values (?, ?, ?) "
-                            "on conflict (chat_id, key) do update set value = excluded.value", [chat_id, key, value])
-
-    @_guarded
-    def setting(self, chat_id: int, key: str) -> str | None:
-        row = self.db.execute("select value from settings where chat_id = ? and key = ?", [chat_id, key]).fetchone()
-        return row[0] if row else None
 
     # ------------------------------------------------------------ housekeeping
 
