@@ -18,6 +18,7 @@ BREAKS = frozenset({
 SPACES = re.compile(r"\s+")  # ZWJ/ZWNJ and bidi marks are not \s, so they stay
 CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 SOFT_HYPHEN = "\u00ad"
+TAG_HINT = re.compile(r"</?[A-Za-z][A-Za-z0-9]*[\s/>]")
 MARKUP_HINT = re.compile(r"<[A-Za-z!/?]|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]{1,31});")
 
 
@@ -67,17 +68,20 @@ def html_to_text(markup: str | None, limit: int = 20_000) -> str:
     if not markup:
         return ""
     markup = markup[: limit * 8]  # generous room for tags; bounded work on hostile input
-    if MARKUP_HINT.search(markup):
-        collector = _TextCollector(limit * 2)
-        try:
-            collector.feed(markup)
-            collector.close()
-        except (AssertionError, ValueError):  # html.parser gives up on some broken markup: keep what it had
-            pass
-        text = "".join(collector.parts)
-    else:
-        text = markup
+    text = _strip(markup, limit) if MARKUP_HINT.search(markup) else markup
+    if TAG_HINT.search(text):  # double-escaped HTML (&lt;p&gt; in the source): strip the tags that decoding revealed
+        text = _strip(text, limit)
     return clean_text(text, limit)
+
+
+def _strip(markup: str, limit: int) -> str:
+    collector = _TextCollector(limit * 2)
+    try:
+        collector.feed(markup)
+        collector.close()
+    except (AssertionError, ValueError):  # html.parser gives up on some broken markup: keep what it had
+        pass
+    return "".join(collector.parts)
 
 
 def clean_text(text: str, limit: int = 20_000) -> str:

@@ -293,6 +293,12 @@ def test_items_with_nothing_in_them_are_skipped():
     assert [a.title for a in parse_feed(result(body)).articles] == ["x"]
 
 
+def test_html_to_text_strips_double_escaped_markup():
+    # Feeds that escape their HTML twice (and feedparser's loose parser on a broken element) hand us &lt;b&gt;.
+    assert html_to_text("قال &lt;b&gt;المصدر&lt;/b&gt; &amp; أضاف") == "قال المصدر & أضاف"
+    assert html_to_text("&lt;p&gt;خبر &lt;a href='x'&gt;عاجل&lt;/a&gt;&lt;/p&gt;") == "خبر عاجل"
+
+
 def test_html_to_text_keeps_a_literal_less_than():
     assert html_to_text("Q&amp;A: 5 < 6 <b>عاجل</b>") == "Q&A: 5 < 6 عاجل"
 
