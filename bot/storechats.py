@@ -127,3 +127,9 @@ class ChatStore:
     def setting(self, chat_id: int, key: str) -> str | None:
         row = self.db.execute("select value from settings where chat_id = ? and key = ?", [chat_id, key]).fetchone()
         return row[0] if row else None
+
+    @_guarded
+    def settings(self, chat_id: int) -> dict[str, str]:
+        """All of a chat's settings (quiet hours, digest, tz, mutes, access…) in one query; {} for an unknown chat."""
+        rows = self.db.execute("select key, value from settings where chat_id = ?", [chat_id]).fetchall()
+        return dict(rows)
