@@ -14,11 +14,11 @@ import pytest
 
 from bot import fetch, pipeline
 from bot.match import compile_matcher
-from bot.models import Delivery
+from bot.models import Alert, Article, Delivery, FetchResult, Match
 from bot.notify import TelegramNotifier
 from bot.store import Store
 from tests.builders import Item, rss
-from tests.chat_harness import NOW, OTHER, USER, buttons, make_config, running
+from tests.chat_harness import ADMIN, NOW, OTHER, USER, buttons, make_config, running
 
 FEED = "/news.xml"
 
@@ -266,3 +266,45 @@ async def test_an_entry_switched_off_in_watchlists_is_dropped_until_switched_on(
         await bot.h.press(USER, f"et:{USER}:officials/lavrov:0", message_id=1)
         await bot.news("سيرغي لافروف يغادر دمشق")
         assert len(bot.alerts(USER)) == 1
+
+
+@pytest.mark.parametrize("language", ["ar", "en"])
+async def test_admin_status_counts_matches_since_local_midnight(make_scene, language):
+    async with make_scene(language) as bot:
+        await bot.h.say(ADMIN, f"/lang {language}")
+        bot.at(utc(3, 20, 30))  # 23:30 on the 3rd in Damascus: yesterday
+        await bot.news("S-400 أمس")
+        bot.at(utc(3, 21, 30))  # 00:30 on the 4th
+        await bot.news("S-400 بعد منتصف الليل")
+        await bot.news("سيرغي لافروف يتحدث عن S-400")
+        bot.at(NOW)
+        [status] = await bot.h.say(ADMIN, "/status")
+        today = shown(status).split("📈")[1]
+        assert ("منظومة S-400: ٢" if language == "ar" else "منظومة S-400: 2") in today
+        assert ("مسؤولون: ١" if language == "ar" else "مسؤولون: 1") in today
+
+
+async def test_the_daemon_wires_chat_settings_into_delivery(telegram_api, tmp_path):
+    """app.Daemon as `python -m bot run` builds it, on the wall clock: muted → skipped, quiet → held, else sent."""
+    from bot.app import Daemon
+
+    config = make_config(tmp_path)
+    config = dataclasses.replace(config, telegram=dataclasses.replace(config.telegram,
+                                                                      api_base_url=telegram_api.base_url))
+    telegram_api.rate_limits = False
+    daemon = Daemon(config, telegram_api.token)
+    try:
+        await daemon.application.initialize()
+        now, store = datetime.now(UTC), daemon.store
+        store.set_setting(USER, "muted_until", (now + timedelta(hours=2)).isoformat())
+        store.set_setting(OTHER, "tz", "UTC")
+        store.set_setting(OTHER, "quiet", f"{now - timedelta(hours=1):%H:%M}-{now + timedelta(hours=1):%H:%M}")
+        article = Article("d1", "enab", "عنب بلدي", "https://news.example/d1", "صفقة S-400", "", now)
+        s400 = Match("s400", "s400", "S-400", "S-400", "title", "S-400", 5, 10, 100.0)
+        alerts = [Alert(article, chat, (s400,)) for chat in (USER, OTHER, ADMIN)]
+        store.record("enab", FetchResult(feed=config.feeds[0], status=200), [article], alerts)
+        assert await daemon.drain() == 1
+        assert [len(telegram_api.messages_to(c)) for c in (USER, OTHER, ADMIN)] == [0, 0, 1]
+        assert store.outbox_counts() == {"pending": 1, "sent": 1, "failed": 0, "skipped": 1}
+    finally:
+        await daemon.close()
