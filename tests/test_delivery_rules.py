@@ -308,3 +308,31 @@ async def test_the_daemon_wires_chat_settings_into_delivery(telegram_api, tmp_pa
         assert store.outbox_counts() == {"pending": 1, "sent": 1, "failed": 0, "skipped": 1}
     finally:
         await daemon.close()
+
+
+@pytest.mark.parametrize("command", ["/quiet off", "/tz UTC"])
+async def test_changing_the_settings_decides_held_alerts_again(make_scene, command):
+    async with make_scene() as bot:
+        await bot.h.say(USER, "/quiet 23:00-07:00")
+        bot.at(utc(4, 20, 30))  # 23:30 in Damascus, 20:30 in UTC
+        await bot.news("S-400 قبل تغيير الإعداد")
+        assert bot.alerts(USER) == []
+        bot.at(utc(4, 20, 40))
+        await bot.h.say(USER, command)  # no quiet hours now, for this chat
+        await bot.deliver()
+        [alert] = bot.alerts(USER)
+        assert "S-400 قبل تغيير الإعداد" in shown(alert)
+
+
+async def test_a_later_quiet_end_keeps_held_alerts_until_then(make_scene):
+    async with make_scene() as bot:
+        await bot.h.say(USER, "/quiet 23:00-07:00")
+        bot.at(utc(4, 20, 30))
+        await bot.news("S-400 ليلًا")
+        await bot.h.say(USER, "/quiet 23:00-09:00")
+        bot.at(utc(5, 4, 0))  # 07:00: the old end
+        await bot.deliver()
+        assert bot.alerts(USER) == []
+        bot.at(utc(5, 6, 0))  # 09:00
+        await bot.deliver()
+        assert len(bot.alerts(USER)) == 1
