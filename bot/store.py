@@ -319,7 +319,10 @@ class Store(ChatStore, StoryStore):
     @_guarded
     def stats(self) -> dict:
         counts = self.outbox_counts()
-        oldest = self.db.execute("select min(created_at) from outbox where status = 'pending'").fetchone()[0]
+        # An alert held for quiet hours or a digest is not waiting until its release: age from then, if due.
+        oldest = self.db.execute(
+            "select min(case when attempts = 0 then next_attempt_at else created_at end) from outbox "
+            "where status = 'pending' and (attempts > 0 or next_attempt_at <= ?)", [_iso(self._now())]).fetchone()[0]
         page_size = self.db.execute("pragma page_size").fetchone()[0]
         pages = self.db.execute("pragma page_count").fetchone()[0]
         return {

@@ -87,3 +87,17 @@ def test_matches_since_counts_articles_per_watchlist_once_whatever_the_chats(db,
     assert db.matches_since(T0) == {"people": 2, "weapons": 2}
     assert db.matches_since(since) == {"people": 1, "weapons": 1}
     assert db.matches_since(since + timedelta(seconds=1)) == {}
+
+
+def test_a_held_alert_is_not_a_stuck_outbox_until_its_release_passes(db, clock: Clock):
+    articles = [art(1), art(2)]
+    db.record(FEED.id, ok(), articles, [alert(a, 5) for a in articles])
+    held, retried = [p.id for p in db.pending_alerts()]
+    db.mark_delivered([Delivery(held, sent=False, held_until=T0 + timedelta(hours=8)),
+                       Delivery(retried, sent=False, error="network")])
+    clock.advance(hours=7)
+    assert db.stats()["oldest_pending_age_seconds"] == 7 * 3600  # the retried one counts from its creation
+    db.mark_delivered([Delivery(retried, sent=True, message_id=1)])
+    assert db.stats()["oldest_pending_age_seconds"] is None  # held overnight: not waiting yet
+    clock.advance(hours=1, minutes=16)
+    assert db.stats()["oldest_pending_age_seconds"] == 16 * 60  # released 16 min ago and still not sent
