@@ -336,3 +336,15 @@ async def test_a_later_quiet_end_keeps_held_alerts_until_then(make_scene):
         bot.at(utc(5, 6, 0))  # 09:00
         await bot.deliver()
         assert len(bot.alerts(USER)) == 1
+
+
+async def test_alerts_held_overnight_are_skipped_if_the_chat_is_muted_when_they_come_due(make_scene):
+    async with make_scene() as bot:
+        await bot.h.say(USER, "/quiet 23:00-07:00")
+        bot.at(utc(4, 20, 30))  # 23:30
+        await bot.news("S-400 ليلًا")
+        await bot.h.say(USER, "/mute 12h")
+        bot.at(utc(5, 4, 0))  # 07:00, still muted
+        [d] = await bot.deliver()
+        assert d.skipped == "muted" and bot.alerts(USER) == []
+        assert bot.statuses()["skipped"] == 1 and bot.statuses()["pending"] == 0
