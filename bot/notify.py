@@ -179,9 +179,10 @@ class TelegramNotifier:
         alert is recorded and shown in /recent, never sent later), held until quiet hours end or the next digest
         slot otherwise (not an attempt)."""
         if holds.muted(settings, now):
+            log.info("chat muted: skipped chat=%d alerts=%d", alerts[0].alert.chat_id, len(alerts))
             out += [Delivery(p.id, sent=False, skipped="muted") for p in alerts]
             return []
-        due = []
+        due, before = [], len(out)
         for p in alerts:
             visible = holds.visible_matches(settings, p.alert.matches, now)
             if not visible:
@@ -194,6 +195,11 @@ class TelegramNotifier:
                 due.append(p)
             else:
                 due.append(replace(p, alert=replace(p.alert, matches=visible)))
+        if len(out) > before:
+            held = [d.held_until for d in out[before:] if d.held_until is not None]
+            log.info("chat settings: held chat=%d alerts=%d until=%s; skipped (entries muted) alerts=%d",
+                     alerts[0].alert.chat_id, len(held), max(held).isoformat() if held else "-",
+                     len(out) - before - len(held))
         return due
 
     def _jobs(self, chat_id: int, alerts: list[PendingAlert], screened: list[Delivery]) -> list[Job]:
