@@ -79,7 +79,8 @@ class Daemon:
         register(self.application, CommandContext(store=self.store, get_config=lambda: self.live.config,
                                                   clock=utcnow))
         return TelegramNotifier(self.application.bot, tz=tz, language=config.bot.language,
-                                language_for=self.store.language, link_preview=config.telegram.link_preview)
+                                language_for=self.store.language, settings_for=self.store.settings, clock=utcnow,
+                                link_preview=config.telegram.link_preview)
 
     def _recipients(self, watchlist_ids: Iterable[str]) -> dict[int, frozenset[str]]:
         ids = frozenset(watchlist_ids)

@@ -64,6 +64,7 @@ class PrefCommands(Core):
         value = "".join(t.args)
         if value.lower() in OFF:
             self.store.set_setting(t.chat.id, "quiet", None)
+            self.store.release_held(t.chat.id)
             await self.reply(t, t.text("quiet_off"))
             return
         window = holds.parse_quiet(value)
@@ -73,6 +74,7 @@ class PrefCommands(Core):
         self.ensure_chat(t.chat)
         canonical = f"{window[0]:%H:%M}-{window[1]:%H:%M}"
         self.store.set_setting(t.chat.id, "quiet", canonical)
+        self.store.release_held(t.chat.id)
         tz = holds.timezone({"tz": self.store.setting(t.chat.id, "tz") or ""}, t.config.bot.timezone)
         await self.reply(t, t.text("quiet_set", quiet=f"\u2068{canonical}\u2069", tz=f"\u2068{tz.key}\u2069"))
 
@@ -83,6 +85,7 @@ class PrefCommands(Core):
             return
         self.ensure_chat(t.chat)
         self.store.set_setting(t.chat.id, "digest", None if value == "off" else value)
+        self.store.release_held(t.chat.id)
         if value == "off":
             await self.reply(t, t.text("digest_off"))
         else:
@@ -100,6 +103,7 @@ class PrefCommands(Core):
             return
         self.ensure_chat(t.chat)
         self.store.set_setting(t.chat.id, "tz", name)
+        self.store.release_held(t.chat.id)
         now = self.local_time(t.config, t.chat.id, self.ctx.clock())
         await self.reply(t, t.text("tz_set", tz=f"\u2068{esc(name)}\u2069", now=now))
 

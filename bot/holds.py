@@ -134,3 +134,19 @@ def entry_muted(settings: Mapping[str, str], watchlist: str, entry: str, now: da
 def visible_matches(settings: Mapping[str, str], matches: Sequence[Match], now: datetime) -> tuple[Match, ...]:
     """The matches this chat still wants: entries muted for 24 h or switched off are dropped."""
     return tuple(m for m in matches if not entry_muted(settings, m.watchlist, m.entry, now))
+
+
+def in_quiet_hours(settings: Mapping[str, str], now: datetime, default_tz: str) -> bool:
+    quiet = parse_quiet(settings.get("quiet"))
+    return quiet is not None and _in_quiet(now.astimezone(timezone(settings, default_tz)), quiet)
+
+
+def hold_alert(settings: Mapping[str, str], now: datetime, default_tz: str,
+               due_at: datetime | None = None) -> datetime | None:
+    """hold_until for one queued alert that came due at `due_at`: an alert that came due while the chat could
+    receive (released at a digest slot, or queued then) goes now even if its slot closed meanwhile (the bot was
+    down, or Telegram made it wait); only quiet hours hold it again."""
+    until = hold_until(settings, now, default_tz)
+    if until is None or due_at is None or due_at >= now or in_quiet_hours(settings, now, default_tz):
+        return until
+    return None if hold_until(settings, due_at, default_tz) is None else until

@@ -72,7 +72,8 @@ class Metrics:
             return
         self.sent.inc(sum(1 for d in deliveries if d.sent))
         self.failed.inc(sum(1 for d in deliveries if not d.sent and d.permanent_error))
-        self.retried.inc(sum(1 for d in deliveries if not d.sent and not d.permanent_error))
+        self.retried.inc(sum(1 for d in deliveries if not d.sent and not d.permanent_error
+                             and d.held_until is None and d.skipped is None))  # held/muted: not attempts
         self.delivery_seconds.observe(max(latency_seconds, 0.0))
 
     def set_pending(self, n: int) -> None:

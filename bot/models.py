@@ -210,6 +210,7 @@ class PendingAlert:
     id: int
     alert: Alert
     attempts: int = 0
+    due_at: datetime | None = None  # the row's next_attempt_at: when it came due (a held alert: its release)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +226,7 @@ class Delivery:
     chat_gone: bool = False  # blocked / chat not found: deactivate the subscriber
     held_until: datetime | None = None  # quiet hours / digest: keep pending until then, not an attempt
     migrated_to: int | None = None  # the group became a supergroup with this id
+    skipped: str | None = None  # "muted" / "entries muted": recorded, shown in /recent, never sent
 
 
 @dataclass(frozen=True, slots=True)

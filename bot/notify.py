@@ -12,8 +12,8 @@ import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
@@ -79,15 +79,17 @@ def plain_of(rich: str, url: str = "") -> str:
 
 
 class TelegramNotifier:
-    """Sends alerts as HTML messages, merging a chat's due alerts into a digest when it has quiet hours or a
-    digest set; never raises, never drops: every alert gets a Delivery."""
+    """Sends alerts as HTML messages, applying each chat's settings (bot.holds): a muted chat's alerts and muted
+    entries are skipped, alerts in quiet hours or before a digest slot are held, and a chat's due alerts are merged
+    into a digest when it has quiet hours or a digest set; never raises, never drops: every alert gets a Delivery."""
 
     def __init__(self, bot: telegram.Bot, *, tz: ZoneInfo, language: str,
                  language_for: Callable[[int], str | None] = lambda chat_id: None,
                  settings_for: Callable[[int], Mapping[str, str]] = lambda chat_id: {},
-                 min_chat_interval: float = 1.0, link_preview: bool = False, mute_buttons: bool = True) -> None:
+                 min_chat_interval: float = 1.0, link_preview: bool = False, mute_buttons: bool = True,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.bot, self.tz, self.language, self.language_for = bot, tz, language, language_for
-        self.settings_for = settings_for
+        self.settings_for, self.clock = settings_for, clock
         self.link_preview, self.mute_buttons = link_preview, mute_buttons
         self.pacer = Pacer(min_chat_interval)
         self._chat_locks: dict[int, asyncio.Lock] = {}
@@ -106,8 +108,13 @@ class TelegramNotifier:
         that may receive soonest; alerts that could not go out within MAX_BATCH_SECONDS stay pending.
         Two or more alerts due together for a chat with quiet hours or a digest go out as one digest."""
         queues: dict[int, deque[Job]] = {}
+        screened: list[Delivery] = []
         for chat_id, alerts in self._by_chat(pending).items():
-            queues[chat_id] = deque(self._jobs(chat_id, alerts))
+            jobs = self._jobs(chat_id, alerts, screened)
+            if jobs:
+                queues[chat_id] = deque(jobs)
+        for d in screened:  # skipped and held alerts: recorded first, nothing to send
+            yield d
         deadline = time.monotonic() + MAX_BATCH_SECONDS
         migrated: dict[int, int] = {}
         while queues:
@@ -165,15 +172,48 @@ class TelegramNotifier:
         language = messages.lang(self.language_for(chat_id) or self.language)
         return settings, language, holds.timezone(settings, self.tz.key)
 
-    def _jobs(self, chat_id: int, alerts: list[PendingAlert]) -> list[Job]:
+    def _screen(self, settings: Mapping[str, str], alerts: list[PendingAlert], now: datetime,
+                out: list[Delivery]) -> list[PendingAlert]:
+        """The alerts to send now, each with only the matches this chat still wants. The others get their Delivery
+        in `out`: skipped when the chat is muted or every entry the alert names is muted or switched off (the
+        alert is recorded and shown in /recent, never sent later), held until quiet hours end or the next digest
+        slot otherwise (not an attempt)."""
+        if holds.muted(settings, now):
+            log.info("chat muted: skipped chat=%d alerts=%d", alerts[0].alert.chat_id, len(alerts))
+            out += [Delivery(p.id, sent=False, skipped="muted") for p in alerts]
+            return []
+        due, before = [], len(out)
+        for p in alerts:
+            visible = holds.visible_matches(settings, p.alert.matches, now)
+            if not visible:
+                out.append(Delivery(p.id, sent=False, skipped="entries muted"))
+                continue
+            until = holds.hold_alert(settings, now, self.tz.key, p.due_at)
+            if until is not None:
+                out.append(Delivery(p.id, sent=False, held_until=until))
+            elif visible == p.alert.matches:
+                due.append(p)
+            else:
+                due.append(replace(p, alert=replace(p.alert, matches=visible)))
+        if len(out) > before:
+            held = [d.held_until for d in out[before:] if d.held_until is not None]
+            log.info("chat settings: held chat=%d alerts=%d until=%s; skipped (entries muted) alerts=%d",
+                     alerts[0].alert.chat_id, len(held), max(held).isoformat() if held else "-",
+                     len(out) - before - len(held))
+        return due
+
+    def _jobs(self, chat_id: int, alerts: list[PendingAlert], screened: list[Delivery]) -> list[Job]:
+        """The messages for one chat's due alerts, after its settings are applied (see _screen)."""
         settings, language, tz = self._chat_prefs(chat_id)
+        now = self.clock()
+        alerts = self._screen(settings, alerts, now, screened)
         if len(alerts) >= 2 and holds.wants_digest(settings):
-            parts = render_digest_html([p.alert for p in alerts], tz=tz, language=language)
+            parts = render_digest_html([p.alert for p in alerts], tz=tz, language=language, now=now)
             return [Job(chat_id, tuple(alerts[i] for i in indices), rich, plain_of(rich))
                     for rich, indices in parts]
         jobs = []
         for p in alerts:
-            rich = render_alert_html(p.alert, tz=tz, language=language)
+            rich = render_alert_html(p.alert, tz=tz, language=language, now=now)
             url = p.alert.article.url
             preview = url if self.link_preview and url.startswith(("http://", "https://")) else None
             jobs.append(Job(chat_id, (p,), rich, plain_of(rich, url), self._markup(p.alert, language), preview))

@@ -30,6 +30,7 @@ FULL_CHECK_MAX_BYTES = 256 * 1024 * 1024  # beyond this, "auto" runs quick_check
 WAL_SAFETY_PAGES = 16384  # 64 MiB of WAL before a caller's commit checkpoints by itself
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 3600.0
+HELD_TOGETHER_MAX = 1000  # held alerts of one drain's chats read beyond its limit, so a digest stays whole
 
 
 def _json_default(value: Any) -> Any:
@@ -213,13 +214,27 @@ class Store(ChatStore, StoryStore):
 
     # ------------------------------------------------------------ the outbox
 
+    _DUE = ("select o.id, o.payload, o.attempts, o.next_attempt_at, o.chat_id from outbox o "
+            "left join chats c on c.chat_id = o.chat_id "
+            "where o.status = 'pending' and o.next_attempt_at <= ? and coalesce(c.active, 1) = 1 ")
+
     @_guarded
     def pending_alerts(self, limit: int = 100) -> list[PendingAlert]:
-        rows = self.db.execute(
-            "select o.id, o.payload, o.attempts from outbox o left join chats c on c.chat_id = o.chat_id "
-            "where o.status = 'pending' and o.next_attempt_at <= ? and coalesce(c.active, 1) = 1 "
-            "order by o.id limit ?", [_iso(self._now()), limit]).fetchall()
-        return [PendingAlert(id=i, alert=alert_from_json(p), attempts=n) for i, p, n in rows]
+        """Due alerts, oldest first, up to `limit`; plus (up to HELD_TOGETHER_MAX) the other due held alerts of
+        the chats in that selection, so that alerts held for one digest are never split between two drains."""
+        now = _iso(self._now())
+        rows = self.db.execute(self._DUE + "order by o.id limit ?", [now, limit]).fetchall()
+        if rows and len(rows) == limit:
+            chats = sorted({r[4] for r in rows})
+            for i in range(0, len(chats), CHUNK):
+                chunk = chats[i:i + CHUNK]
+                rows += self.db.execute(  # held: released from quiet hours or a digest slot, never attempted
+                    self._DUE + f"and o.id > ? and o.chat_id in ({','.join('?' * len(chunk))}) "
+                    "and o.attempts = 0 and o.next_attempt_at > o.created_at order by o.id limit ?",
+                    [now, rows[limit - 1][0], *chunk, HELD_TOGETHER_MAX]).fetchall()
+            rows.sort(key=lambda r: r[0])
+        return [PendingAlert(id=i, alert=alert_from_json(p), attempts=n, due_at=_dt(due))
+                for i, p, n, due, _ in rows]
 
     @_guarded
     def mark_delivered(self, deliveries: Sequence[Delivery]) -> None:
@@ -236,6 +251,9 @@ class Store(ChatStore, StoryStore):
                     chat = self.db.execute("select chat_id from outbox where id = ?", [d.alert_id]).fetchone()
                     if chat is not None:
                         self._migrate_chat(chat[0], d.migrated_to, now)
+                elif d.skipped is not None:  # muted: kept for /recent, never sent
+                    self.db.execute("update outbox set status = 'skipped', last_error = ? where id = ?",
+                                    [d.skipped, d.alert_id])
                 elif d.held_until is not None:  # quiet hours or a digest: not an attempt, no error
                     self.db.execute("update outbox set next_attempt_at = ? where id = ? and status = 'pending'",
                                     [_iso(d.held_until), d.alert_id])
@@ -266,6 +284,17 @@ class Store(ChatStore, StoryStore):
         rows = self.db.execute(sql + " order by id desc limit ?", [*params, limit]).fetchall()
         return [alert_from_json(r[0]) for r in rows]
 
+    @_guarded
+    def matches_since(self, since: datetime) -> dict[str, int]:
+        """Per watchlist, the articles matched (queued for at least one chat, sent or not) since `since`."""
+        rows = self.db.execute("select distinct uid, watchlists from outbox where created_at >= ?",
+                               [_iso(since)]).fetchall()
+        found: dict[str, set[str]] = {}
+        for uid, watchlists in rows:
+            for watchlist in watchlists.split():
+                found.setdefault(watchlist, set()).add(uid)
+        return {watchlist: len(uids) for watchlist, uids in sorted(found.items())}
+
     # ------------------------------------------------------------ housekeeping
 
     @_guarded
@@ -273,7 +302,8 @@ class Store(ChatStore, StoryStore):
         cutoff = _iso(self._now() - older_than)
         with self.db.atomic():
             deleted = self.db.execute("delete from articles where seen_at < ?", [cutoff]).rowcount
-            deleted += self.db.execute("delete from outbox where status in ('sent', 'failed') and created_at < ?",
+            deleted += self.db.execute("delete from outbox where status in ('sent', 'failed', 'skipped') "
+                                       "and created_at < ?",
                                        [cutoff]).rowcount
             # Band rows of articles seen before the cutoff go; members stay while their story is still active.
             first = self.db.execute("select id from story_members where seen_at >= ? order by seen_at limit 1",
@@ -289,7 +319,10 @@ class Store(ChatStore, StoryStore):
     @_guarded
     def stats(self) -> dict:
         counts = self.outbox_counts()
-        oldest = self.db.execute("select min(created_at) from outbox where status = 'pending'").fetchone()[0]
+        # An alert held for quiet hours or a digest is not waiting until its release: age from then, if due.
+        oldest = self.db.execute(
+            "select min(case when attempts = 0 then next_attempt_at else created_at end) from outbox "
+            "where status = 'pending' and (attempts > 0 or next_attempt_at <= ?)", [_iso(self._now())]).fetchone()[0]
         page_size = self.db.execute("pragma page_size").fetchone()[0]
         pages = self.db.execute("pragma page_count").fetchone()[0]
         return {

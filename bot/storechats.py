@@ -127,3 +127,18 @@ class ChatStore:
     def setting(self, chat_id: int, key: str) -> str | None:
         row = self.db.execute("select value from settings where chat_id = ? and key = ?", [chat_id, key]).fetchone()
         return row[0] if row else None
+
+    @_guarded
+    def settings(self, chat_id: int) -> dict[str, str]:
+        """All of a chat's settings (quiet hours, digest, tz, mutes, access…) in one query; {} for an unknown chat."""
+        rows = self.db.execute("select key, value from settings where chat_id = ?", [chat_id]).fetchall()
+        return dict(rows)
+
+    @_guarded
+    def release_held(self, chat_id: int) -> int:
+        """Make the chat's held alerts due now, so that the next drain decides again under changed settings
+        (quiet hours off, another digest slot or timezone). Held: pending, never attempted, due later than queued."""
+        with self.db.atomic():
+            return self.db.execute(
+                "update outbox set next_attempt_at = ? where chat_id = ? and status = 'pending' and attempts = 0 "
+                "and next_attempt_at > ?", [_iso(self._now()), chat_id, _iso(self._now())]).rowcount

@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 
 from bot.holds import (
     DIGEST_WINDOW,
+    hold_alert,
     hold_until,
+    in_quiet_hours,
     muted,
     parse_digest,
     parse_quiet,
@@ -109,3 +111,20 @@ def test_muted_and_switched_off_entries_are_dropped():
     assert visible_matches(settings, matches, utc(12)) == (matches[0],)
     assert visible_matches(settings, matches, utc(12, day=5)) == (matches[0], matches[1])
     assert visible_matches({}, matches, utc(12)) == matches
+
+
+def test_an_alert_released_at_a_slot_goes_even_after_the_slot_closed():
+    daily = {"digest": "daily 08:00"}
+    assert hold_alert(daily, utc(7), TZ, due_at=utc(5)) is None  # released 08:00, the bot back at 10:00
+    assert hold_alert(daily, utc(7), TZ, due_at=utc(6)) == utc(5, day=5)  # queued 09:00: next slot
+    assert hold_alert(daily, utc(7), TZ) == hold_until(daily, utc(7), TZ)
+    hourly = {"digest": "hourly"}
+    assert hold_alert(hourly, utc(13, 30), TZ, due_at=utc(13, 2)) is None  # Telegram made it wait
+    assert hold_alert(hourly, utc(13, 30), TZ, due_at=utc(12, 40)) == utc(14)
+
+
+def test_quiet_hours_hold_even_an_alert_that_came_due_before_them():
+    both = {"quiet": "23:00-07:00", "digest": "hourly"}
+    assert in_quiet_hours(both, utc(20, 30), TZ) and not in_quiet_hours(both, utc(19, 30), TZ)
+    assert hold_alert(both, utc(20, 30), TZ, due_at=utc(19, 5)) == utc(4, day=5)
+    assert hold_alert({"quiet": "23:00-07:00"}, utc(20, 30), TZ, due_at=utc(19)) == utc(4, day=5)

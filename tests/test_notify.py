@@ -184,7 +184,9 @@ def many(n: int, chat_id: int, start: int = 1) -> list[PendingAlert]:
 
 async def test_due_alerts_of_a_digest_chat_arrive_as_one_message(telegram_api, bot):
     settings = {5: {"quiet": "23:00-07:00"}, 6: {"digest": "hourly"}}
-    n = notifier(bot, settings_for=lambda chat: settings.get(chat, {}), language_for={6: "en"}.get)
+    noon = datetime(2025, 10, 4, 9, 5, tzinfo=UTC)  # 12:05 in Damascus: no quiet hours, the hourly slot is open
+    n = notifier(bot, settings_for=lambda chat: settings.get(chat, {}), language_for={6: "en"}.get,
+                 clock=lambda: noon)
     deliveries = await n.send_all([*many(3, 5), *many(2, 6, start=10), *many(2, 7, start=20)])
     assert all(d.sent for d in deliveries)
     [digest_ar] = telegram_api.messages_to(5)
@@ -203,7 +205,9 @@ async def test_a_long_digest_is_split_between_items_never_inside_one(telegram_ap
     summary = "وصل وفد عسكري سوري إلى موسكو لبحث صفقة منظومة الدفاع الجوي. " * 10
     batch = [pending(i, 5, title=f"البند {i} — S-400 " + "عنوان طويل جدًا " * 12, summary=summary)
              for i in range(40)]
-    deliveries = await notifier(bot, settings_for=lambda chat: {"digest": "daily 08:00"}).send_all(batch)
+    eight = datetime(2025, 10, 4, 5, 0, tzinfo=UTC)  # 08:00 in Damascus: the daily slot is open
+    deliveries = await notifier(bot, settings_for=lambda chat: {"digest": "daily 08:00"},
+                                clock=lambda: eight).send_all(batch)
     assert all(d.sent for d in deliveries)
     parts = telegram_api.messages_to(5)
     assert len(parts) >= 2 and all(utf16_len(p["plain"]) <= 4096 for p in parts)
