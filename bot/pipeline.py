@@ -118,6 +118,8 @@ def carried(article: Article, matches: Sequence[Match]) -> tuple[Article, tuple[
         cut = max(article.body.rfind(mark, start, first) for mark in (".", "؟", "!", "\n"))
         cut = cut if cut != -1 else article.body.find(" ", start, first)
         start = cut + 1 if cut != -1 else start
+        while start < first and article.body[start].isspace():
+            start += 1
     body = article.body[start:start + BODY_KEPT]
 
     def shift(m: Match) -> Match:
