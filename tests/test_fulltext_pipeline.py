@@ -118,7 +118,8 @@ async def test_no_second_fetch_of_a_canonical_url_even_after_the_store_is_reopen
 
 def test_a_body_match_is_carried_trimmed_with_its_offsets_shifted():
     matcher = compile_matcher(load_watchlists(ROOT / "watchlists"))
-    body = "جملة تمهيدية عن الطقس والأسواق. " * 200 + "وقال وزير الخارجية أسعد الشيباني إن الوفد عاد. " + "خاتمة. " * 400
+    intro, outro = "جملة تمهيدية عن الطقس والأسواق. " * 200, "خاتمة. " * 400
+    body = intro + "وقال وزير الخارجية أسعد الشيباني إن الوفد عاد. " + outro
     article = Article("u", "f", "عنب بلدي", "https://e.x/1", "عنوان عام", "", None, body=body)
     matches = matcher.match({"title": article.title, "summary": article.summary, "body": article.body})
     assert {(m.entry, m.field) for m in matches} == {("shaibani", "body")}
@@ -235,3 +236,47 @@ async def test_headline_only_feed_alerts_on_what_the_bodies_justify(tmp_path, fe
         await daemon.close()
     assert feed_server.hits("/news/1") == 1
     assert feed_server.hits("/news/5") == 1  # seen articles are never fetched again either
+
+
+async def test_reload_rebuilds_the_fetcher_only_when_the_fulltext_settings_change(tmp_path, feed_server):
+    feed_server.set("/feed.xml", rss([]))
+    base = {"database": tmp_path / "bot.db", "feeds": {"أخبار المشرق": feed_server.url("/feed.xml")}}
+    config = write_config(tmp_path / "config.toml", **base)
+    daemon = Daemon(load(config), None)
+    try:
+        assert daemon.deps.pages is None  # off by default
+        write_config(config, **base, fulltext={"enabled": True, "concurrency": 2})
+        assert await daemon.reload("test")
+        first = daemon.deps.pages
+        assert isinstance(first, PageFetcher) and first.settings.concurrency == 2 and first.cache is daemon.store
+        write_config(config, **base, fulltext={"enabled": True, "concurrency": 2}, polling={"interval_seconds": 30})
+        assert await daemon.reload("test") and daemon.deps.pages is first  # nothing of [fulltext] changed
+        write_config(config, **base, fulltext={"enabled": True, "concurrency": 3})
+        assert await daemon.reload("test") and daemon.deps.pages is not first
+        assert daemon.deps.pages.settings.concurrency == 3
+        write_config(config, **base, fulltext={"enabled": False})
+        assert await daemon.reload("test") and daemon.deps.pages is None
+    finally:
+        await daemon.close()
+
+
+# ---------------------------------------------------------------- the field in the CLI
+
+
+def test_match_and_explain_report_a_body_match_as_body(tmp_path):
+    import json
+
+    from tests.builders import run_cli
+
+    record = {"id": 1, "title": "وفد عسكري سوري في موسكو", "summary": "",
+              "body": "وكان وزير الخارجية أسعد الشيباني قد أعلن عن الزيارة."}
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    result = run_cli("match", "--watchlists", "watchlists", "--jsonl", str(source), "--explain")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert {(m["entry"], m["field"]) for m in out["matches"]} == {("shaibani", "body")}
+    assert {m["field"] for m in out["explain"]["matches"]} == {"body"}
+    explained = run_cli("explain", "--watchlists", "watchlists", "--field", "body", record["body"])
+    assert explained.returncode == 0, explained.stderr
+    assert "[body " in explained.stdout and "«أسعد الشيباني»" in explained.stdout
