@@ -255,6 +255,7 @@ def bench_ingest(sites: int, items: int, delay: float) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             off, on = Path(tmp) / "off.db", Path(tmp) / "on.db"
+            asyncio.run(_ingest(feeds, config, Path(tmp) / "warm-up.db", False, None))  # imports, caches
             rows = [("full_text off (baseline)", asyncio.run(_ingest(feeds, config, off, False, None))),
                     ("full_text on, pages fetched", asyncio.run(_ingest(feeds, config, on, True, None))),
                     ("full_text on, pages cached", asyncio.run(_ingest(feeds, config, on, True, on)))]

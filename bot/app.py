@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -22,7 +23,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import config as config_mod
 from bot import fetch, pipeline
-from bot.fulltext import PageFetcher
 from bot.health import check_health
 from bot.logsetup import configure_logging
 from bot.match import compile_matcher
@@ -30,7 +30,9 @@ from bot.metrics import Metrics
 from bot.models import Config, Feed, PollReport
 from bot.notify import ConsoleNotifier, TelegramNotifier
 from bot.store import Store, StoreError
-from bot.urls import canonical_url
+
+if TYPE_CHECKING:
+    from bot.fulltext import PageFetcher
 
 log = logging.getLogger(__name__)
 CONSOLE_CHAT = 0  # the one "subscriber" when alerts go to the console
@@ -89,6 +91,9 @@ class Daemon:
         """The article-page fetcher when [fulltext] is enabled: the feeds' HTTP client, the store as its cache."""
         if not config.fulltext.enabled:
             return None
+        from bot.fulltext import PageFetcher  # trafilatura loads only when full text is on
+        from bot.urls import canonical_url
+
         return PageFetcher(self.http, config.fulltext, cache=self.store, canonical=canonical_url,
                            allow_private=config.fulltext.allow_private)
 

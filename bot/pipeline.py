@@ -14,15 +14,17 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
 from bot import fetch, parse, retry
-from bot.fulltext import PageFetcher
 from bot.match import Matcher
 from bot.models import Alert, Article, Config, Delivery, Feed, FeedState, Match, PendingAlert, PollReport
 from bot.store import Store
+
+if TYPE_CHECKING:  # bot.fulltext loads trafilatura (about a second): only a daemon with full text on pays for it
+    from bot.fulltext import PageFetcher
 
 log = logging.getLogger(__name__)
 
