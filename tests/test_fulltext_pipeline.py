@@ -161,7 +161,7 @@ def full_text_config(tmp_path: Path, feed_server, api_url: str) -> Path:
                         feeds={"بلا نص": feed_server.url("/plain.xml"), "أخبار المشرق": feed_server.url("/feed.xml")},
                         polling={"interval_seconds": 60, "timeout_seconds": 5, "baseline_new_feeds": False},
                         telegram={"api_base_url": api_url, "channels": [CHANNEL]},
-                        fulltext={"enabled": True, "timeout_seconds": 1.0, "allow_private": True})
+                        fulltext={"enabled": True, "timeout_seconds": 2.0, "allow_private": True})
     path.write_text(path.read_text(encoding="utf-8") + "full_text = true\n", encoding="utf-8")  # the last feed's
     return path
 
@@ -181,7 +181,7 @@ def serve_pages(feed_server) -> None:
         if kind == "cp1256":  # no charset in the header or the page
             feed_server.set(path, page("cp1256_article.html").replace(META_1256, b""), content_type="text/html")
         elif kind == "slow":
-            feed_server.script(path, [Response(delay=4.0, body=page("news_article.html"), content_type=HTML)])
+            feed_server.script(path, [Response(delay=6.0, body=page("news_article.html"), content_type=HTML)])
         else:
             feed_server.set(path, bodies[kind], content_type=HTML)
     feed_server.set("/plain/6", page("news_article.html"), content_type=HTML)
