@@ -1,7 +1,8 @@
-"""Full-text cost: page extraction time, and what matching the body adds to ingest.
+"""Full-text cost: page extraction time, what matching the body adds, and ingest throughput with full text on.
 
 Prints each figure beside a baseline measured in the same run: the feed-summary tag stripper (bot.htmltext)
-for extraction, and title+summary matching (no full text) for ingest. No assertions: figures only.
+for extraction, title+summary matching for matching, and poll_feed with full_text off for ingest (the same
+feeds from local HTTP servers, real SQLite stores). No assertions: figures only.
 Run: .venv/bin/python bench/bench_fulltext.py [--quick]
 """
 
@@ -9,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html as htmlmod
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -22,12 +26,23 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from bot import pipeline  # noqa: E402
 from bot.config import load_watchlists  # noqa: E402
 from bot.extract import decode_html, extract_text  # noqa: E402
 from bot.fulltext import PageFetcher  # noqa: E402
 from bot.htmltext import html_to_text  # noqa: E402
 from bot.match import compile_matcher  # noqa: E402
-from bot.models import FulltextSettings  # noqa: E402
+from bot.models import (  # noqa: E402
+    BotSettings,
+    Config,
+    Feed,
+    FeedState,
+    FulltextSettings,
+    PollingSettings,
+    TelegramSettings,
+)
+from bot.store import Store  # noqa: E402
+from bot.urls import canonical_url  # noqa: E402
 
 PAGES = ROOT / "tests" / "data" / "pages"
 SEED = ROOT / "tests" / "data" / "seed_article.txt"
@@ -91,7 +106,7 @@ def bench_matching(n: int) -> None:
     for i in range(n):
         body = bodies[i % len(bodies)]
         lines = [line for line in body.split("\n") if line.strip()]
-        articles.append({"title": lines[0][:120], "summary": " ".join(lines[1:2])[:300], "text": body})
+        articles.append({"title": lines[0][:120], "summary": " ".join(lines[1:2])[:300], "body": body})
     short = [{"title": a["title"], "summary": a["summary"]} for a in articles]
     matcher.match(articles[0])  # warm any lazy caches
 
@@ -107,11 +122,11 @@ def bench_matching(n: int) -> None:
     full_t, full_hits = run(articles)
     bmed, bp95 = quantiles(base_t)
     med, p95 = quantiles(full_t)
-    chars = statistics.mean(len(a["text"]) for a in articles)
+    chars = statistics.mean(len(a["body"]) for a in articles)
     print(f"\nMatching {n} articles against {matcher.entry_count} entries (body mean {chars:.0f} chars)")
     print(f"{'fields':26} {'total s':>8} {'med ms':>8} {'p95 ms':>8} {'articles matched':>17}")
     print(f"{'title+summary (baseline)':26} {sum(base_t):8.3f} {bmed:8.3f} {bp95:8.3f} {base_hits:17}")
-    print(f"{'title+summary+text':26} {sum(full_t):8.3f} {med:8.3f} {p95:8.3f} {full_hits:17}")
+    print(f"{'title+summary+body':26} {sum(full_t):8.3f} {med:8.3f} {p95:8.3f} {full_hits:17}")
     print(f"body matching costs {sum(full_t) / max(sum(base_t), 1e-9):.1f}× the baseline matching time")
 
 
@@ -170,6 +185,92 @@ def bench_fetching(per_host: int, hosts: int, delay: float) -> None:
     print(f"{'PageFetcher: 1 per host + extraction':44} {polite:7.3f} s  {len(urls) / polite:7.1f} pages/s")
 
 
+class _Site(BaseHTTPRequestHandler):
+    """One news site: /feed.xml lists headline-only items; /page/N is article N (the news page, N in its body)."""
+
+    protocol_version = "HTTP/1.1"
+    items = 20
+    delay = 0.0
+    page = b""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        port = self.server.server_address[1]
+        if self.path == "/feed.xml":
+            items = "".join(
+                f"<item><title>{htmlmod.escape(f'خبر رقم {i} من الموقع {port}')}</title>"
+                f"<link>http://127.0.0.1:{port}/page/{i}</link><guid>{port}-{i}</guid></item>"
+                for i in range(self.items))
+            body = f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>موقع</title>{items}'
+            body = (body + "</channel></rss>").encode()
+            ctype = "application/rss+xml; charset=utf-8"
+        else:
+            time.sleep(self.delay)
+            number = self.path.rsplit("/", 1)[-1].encode()
+            body = self.page.replace(b"<p>", b"<p>" + number + b" ", 1)  # every page distinct
+            ctype = "text/html; charset=utf-8"
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+async def _ingest(feeds: list[Feed], config: Config, db: Path, full_text: bool, warm: Path | None) -> tuple:
+    """poll_feed over every feed at once, as the daemon's scheduler would start them; (seconds, new, matched)."""
+    if full_text:
+        feeds = [Feed(f.id, f.name, f.url, f.interval_seconds, full_text=True) for f in feeds]
+    store = Store(warm or db, clock=lambda: datetime.now(UTC), check="none")
+    if warm is not None:  # a second pass over a store whose pages are cached: forget the articles only
+        store.db.execute("delete from articles")
+        store.db.conn.commit()
+    live = pipeline.Live(config, compile_matcher(config.watchlists))
+    async with httpx.AsyncClient() as client:
+        pages = PageFetcher(client, config.fulltext, cache=store, canonical=canonical_url, allow_private=True)
+        deps = pipeline.Deps(store=store, http=client, notifier=None, recipients=lambda ids: {0: frozenset(ids)},
+                             clock=lambda: datetime.now(UTC), send_lock=asyncio.Lock(), pages=pages)
+        started = time.perf_counter()
+        reports = await asyncio.gather(*(pipeline.poll_feed(f, FeedState(f.id, baselined=True), deps, live)
+                                         for f in feeds))
+        elapsed = time.perf_counter() - started
+    store.close()
+    return elapsed, sum(r.new for r in reports), sum(r.matched for r in reports)
+
+
+def bench_ingest(sites: int, items: int, delay: float) -> None:
+    _Site.items, _Site.delay = items, delay
+    _Site.page = (PAGES / "news_article.html").read_bytes()
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _Site) for _ in range(sites)]
+    for s in servers:
+        s.daemon_threads = True
+        threading.Thread(target=s.serve_forever, args=(0.05,), daemon=True).start()
+    feeds = [Feed(f"site{i}", f"موقع {i}", f"http://127.0.0.1:{s.server_address[1]}/feed.xml", 300)
+             for i, s in enumerate(servers)]
+    config = Config(bot=BotSettings(database=Path("unused.db"), watchlists=WATCHLISTS),
+                    polling=PollingSettings(baseline_new_feeds=False), telegram=TelegramSettings(), feeds=tuple(feeds),
+                    watchlists=tuple(load_watchlists(WATCHLISTS)),
+                    fulltext=FulltextSettings(enabled=True, concurrency=4))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            off, on = Path(tmp) / "off.db", Path(tmp) / "on.db"
+            asyncio.run(_ingest(feeds, config, Path(tmp) / "warm-up.db", False, None))  # imports, caches
+            rows = [("full_text off (baseline)", asyncio.run(_ingest(feeds, config, off, False, None))),
+                    ("full_text on, pages fetched", asyncio.run(_ingest(feeds, config, on, True, None))),
+                    ("full_text on, pages cached", asyncio.run(_ingest(feeds, config, on, True, on)))]
+    finally:
+        for s in servers:
+            s.shutdown()
+            s.server_close()
+    print(f"\nIngest through poll_feed: {sites} sites × {items} headline-only items, pages on the feed's host "
+          f"({delay * 1000:.0f} ms page delay), [fulltext] concurrency 4, 1 per host")
+    print(f"{'run':30} {'seconds':>8} {'articles/s':>11} {'new':>5} {'matched':>8}")
+    base = rows[0][1][0]
+    for label, (seconds, new, matched) in rows:
+        print(f"{label:30} {seconds:8.3f} {new / seconds:11.1f} {new:5} {matched:8}   ({seconds / base:.1f}× baseline)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs (a smoke test)")
@@ -177,6 +278,8 @@ def main() -> None:
     bench_extraction(repeat=5 if args.quick else 40)
     bench_matching(n=100 if args.quick else 1000)
     bench_fetching(per_host=3 if args.quick else 10, hosts=4, delay=0.02)
+    bench_ingest(sites=4, items=5 if args.quick else 25, delay=0.0)
+    bench_ingest(sites=4, items=5 if args.quick else 25, delay=0.1)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,10 @@ import signal
 import sys
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -28,6 +30,9 @@ from bot.metrics import Metrics
 from bot.models import Config, Feed, PollReport
 from bot.notify import ConsoleNotifier, TelegramNotifier
 from bot.store import Store, StoreError
+
+if TYPE_CHECKING:
+    from bot.fulltext import PageFetcher
 
 log = logging.getLogger(__name__)
 CONSOLE_CHAT = 0  # the one "subscriber" when alerts go to the console
@@ -61,7 +66,8 @@ class Daemon:
         self.fingerprint = _fingerprint(config)
         self.notifier = self._make_notifier(config)
         self.deps = pipeline.Deps(store=self.store, http=self.http, notifier=self.notifier,
-                                  recipients=self._recipients, clock=utcnow, send_lock=asyncio.Lock())
+                                  recipients=self._recipients, clock=utcnow, send_lock=asyncio.Lock(),
+                                  pages=self._make_pages(config))
 
     # ------------------------------------------------------------ wiring
 
@@ -81,6 +87,16 @@ class Daemon:
         return TelegramNotifier(self.application.bot, tz=tz, language=config.bot.language,
                                 language_for=self.store.language, settings_for=self.store.settings, clock=utcnow,
                                 link_preview=config.telegram.link_preview)
+
+    def _make_pages(self, config: Config) -> PageFetcher | None:
+        """The article-page fetcher when [fulltext] is enabled: the feeds' HTTP client, the store as its cache."""
+        if not config.fulltext.enabled:
+            return None
+        from bot.fulltext import PageFetcher  # trafilatura loads only when full text is on
+        from bot.urls import canonical_url
+
+        return PageFetcher(self.http, config.fulltext, cache=self.store, canonical=canonical_url,
+                           allow_private=config.fulltext.allow_private)
 
     def _recipients(self, watchlist_ids: Iterable[str]) -> dict[int, frozenset[str]]:
         ids = frozenset(watchlist_ids)
@@ -236,6 +252,8 @@ class Daemon:
                 log.error("reload rejected (%s), last good config stays: %s", reason, problem)
             await self._tell_admins("⚠️ تعديل مرفوض / edit rejected, last good config stays:\n" + str(exc))
             return False
+        if fresh.fulltext != self.live.config.fulltext:  # the old fetcher's pages in flight finish on their own
+            self.deps = replace(self.deps, pages=self._make_pages(fresh))
         self.live = pipeline.Live(fresh, matcher)
         self.fingerprint = _fingerprint(fresh)
         if self.scheduler is not None:
@@ -321,6 +339,8 @@ class Daemon:
                 await self.application.shutdown()
         if self.metrics_server is not None:
             await self.metrics_server.aclose()
+        if self.deps.pages is not None:
+            await self.deps.pages.aclose()
         await self.http.aclose()
         self.store.close()
 

@@ -22,7 +22,7 @@ EXIT_CONFIG = 2
 def _fields(record: dict) -> dict[str, str]:
     if "text" in record:
         return {"text": str(record["text"] or "")}
-    return {k: str(record[k] or "") for k in ("title", "summary") if k in record}
+    return {k: str(record[k] or "") for k in ("title", "summary", "body") if k in record}
 
 
 def match_jsonl(matcher, lines: TextIO, out: TextIO, *, explain: bool = False) -> int:
@@ -89,7 +89,7 @@ def cmd_explain(args) -> int:
     if text is None:
         print("explain: give the text as an argument or with --file", file=sys.stderr)
         return EXIT_CONFIG
-    print(render_explanation(matcher.explain({"text": text})))
+    print(render_explanation(matcher.explain({args.field: text})))
     return 0
 
 
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="poll every feed once, deliver, and exit")
     p = command("check", "Validate config.toml and the watchlists; print every problem; exit 2 if any.", cmd_check)
     p.add_argument("--config", default="config.toml", help="path to config.toml (default: %(default)s)")
-    p = command("match", "Match JSON lines ({id, text} or {id, title, summary}) against watchlists.", cmd_match)
+    p = command("match", "Match JSON lines ({id, text} or {id, title, summary, body}) against watchlists.", cmd_match)
     p.add_argument("--watchlists", required=True, help="folder of watchlist TOML files")
     p.add_argument("--jsonl", required=True, help="input file, one JSON object per line; - for stdin")
     p.add_argument("--explain", action="store_true", help="add the explanation of every match")
@@ -182,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watchlists", required=True, help="folder of watchlist TOML files")
     p.add_argument("text", nargs="?", help="the text to explain")
     p.add_argument("--file", help="read the text from this file instead")
+    p.add_argument("--field", choices=["text", "title", "summary", "body"], default="text",
+                   help="the article field the text stands for, as matches report it (default: %(default)s)")
     p = command("feeds", "Feed state and lists: feeds [list] | feeds reset NAME | feeds import FILE.opml | "
                 "feeds export (OPML on stdout).", cmd_feeds)
     p.add_argument("action", nargs="?", choices=["list", "reset", "import", "export"], default="list")

@@ -359,7 +359,8 @@ def load(path: Path) -> Config:
         "level": _choice("DEBUG", "INFO", "WARNING", "ERROR"), "format": _choice("text", "json")}))
     metrics = MetricsSettings(**table("metrics", {"listen": _listen}))
     fulltext = FulltextSettings(**table("fulltext", {
-        "enabled": _bool, "concurrency": _int(1), "timeout_seconds": _number(0), "max_bytes": _int(1024)}))
+        "enabled": _bool, "concurrency": _int(1), "timeout_seconds": _number(0), "max_bytes": _int(1024),
+        "allow_private": _bool}))
 
     feeds, names = [], set()
     spec = {"name": _nonempty, "url": _feed_url(base), "interval_seconds": _int(1), "full_text": _bool}

@@ -9,7 +9,7 @@ import asyncio
 import logging
 import random
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -110,6 +110,7 @@ class PageFetcher:
         self._failed: dict[str, tuple[str, float]] = {}  # canonical URL → (error, retry no sooner than)
         self._inflight: dict[str, asyncio.Task[PageText]] = {}
         self._waiting: dict[str, int] = {}  # callers awaiting each in-flight fetch
+        self.failures: Counter[str] = Counter()  # host → pages fetch_many handed back without text
 
     # ------------------------------------------------------------ public
 
@@ -126,8 +127,13 @@ class PageFetcher:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        return {url: PageText(url, None, "budget") if task in pending else task.result()
-                for url, task in tasks.items()}
+        pages = {url: PageText(url, None, "budget") if task in pending else task.result()
+                 for url, task in tasks.items()}
+        for page in pages.values():
+            if page.text is None:
+                self.failures[_host_key(page.url)] += 1
+                log.info("fulltext no text host=%s url=%s error=%s", _host_key(page.url), page.url, page.error)
+        return pages
 
     async def aclose(self) -> None:
         """Stop every fetch still under way (at shutdown)."""

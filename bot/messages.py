@@ -15,6 +15,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "open_article": "فتح الخبر",
         "just_now": "الآن",
         "digest_header": "🗞 ملخص التنبيهات: {count}",
+        "found_in": "🔎 في {fields}",
+        "field_title": "العنوان",
+        "field_summary": "الملخص",
+        "field_body": "نص الخبر",
+        "field_text": "النص",
         "mute_entry_button": "🔕 كتم «{name}» ٢٤ ساعة",
         "unmute_entry_button": "🔔 إلغاء كتم «{name}»",
         "start_ok": "✅ تم اشتراك هذه المحادثة في كل قوائم المتابعة ({count}).\n"
@@ -119,6 +124,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "open_article": "Open article",
         "just_now": "just now",
         "digest_header": "🗞 Alert digest: {count}",
+        "found_in": "🔎 in {fields}",
+        "field_title": "title",
+        "field_summary": "summary",
+        "field_body": "article body",
+        "field_text": "text",
         "mute_entry_button": "🔕 Mute “{name}” for 24 h",
         "unmute_entry_button": "🔔 Unmute “{name}”",
         "start_ok": "✅ This chat is subscribed to all watchlists ({count}).\n"

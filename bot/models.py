@@ -65,6 +65,7 @@ class FulltextSettings:
     concurrency: int = 4  # page fetches at once (and at most 1 per host)
     timeout_seconds: float = 15.0
     max_bytes: int = 3_000_000
+    allow_private: bool = False  # fetch pages on loopback/private/.local hosts (tests, intranet sites)
 
 
 @dataclass(frozen=True, slots=True)

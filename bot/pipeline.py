@@ -12,20 +12,26 @@ import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
 from bot import fetch, parse, retry
 from bot.match import Matcher
-from bot.models import Alert, Article, Config, Delivery, Feed, FeedState, PendingAlert, PollReport
+from bot.models import Alert, Article, Config, Delivery, Feed, FeedState, Match, PendingAlert, PollReport
 from bot.store import Store
+
+if TYPE_CHECKING:  # bot.fulltext loads trafilatura (about a second): only a daemon with full text on pays for it
+    from bot.fulltext import PageFetcher
 
 log = logging.getLogger(__name__)
 
 Recipients = Callable[[Iterable[str]], dict[int, frozenset[str]]]
+PAGE_BUDGET_SECONDS = 60.0  # one poll's page fetches stop after this (or twice the page timeout, if longer)
+BODY_BEFORE = 300  # characters of page body an alert keeps before its first body match …
+BODY_KEPT = 1500  # … and in all: the outbox carries the part the snippet is cut from, not the whole page
 
 
 class Notifier(Protocol):
@@ -49,6 +55,7 @@ class Deps:
     clock: Callable[[], datetime]
     send_lock: asyncio.Lock
     retry_after: dict[str, float] = field(default_factory=dict)  # feed id → seconds its server asked us to wait
+    pages: PageFetcher | None = None  # article pages, when [fulltext] is enabled
 
 
 async def poll_feed(feed: Feed, state: FeedState, deps: Deps, live: Live) -> PollReport:
@@ -74,6 +81,7 @@ async def poll_feed(feed: Feed, state: FeedState, deps: Deps, live: Live) -> Pol
         return PollReport(feed.id, "failed", error=parsed.problem, duration=time.perf_counter() - started)
     new = store.unseen(parsed.articles)
     baseline = config.polling.baseline_new_feeds and not state.baselined
+    new = new if baseline else await read_pages(feed, new, deps, live)
     alerts = [] if baseline else alerts_for(new, live.matcher, deps.recipients)
     queued = store.record(feed.id, result, new, alerts, baselined=True)
     outcome = "baselined" if baseline else ("new" if new else "unchanged")
@@ -84,13 +92,54 @@ async def poll_feed(feed: Feed, state: FeedState, deps: Deps, live: Live) -> Pol
                       watchlists=tuple(sorted(per_watchlist.items())))
 
 
+async def read_pages(feed: Feed, articles: Sequence[Article], deps: Deps, live: Live) -> list[Article]:
+    """The articles with `body` set from their pages' main text when full text is on for this feed.
+
+    A page that fails leaves its article's body empty, so it is matched on title and summary; the fetcher
+    logs the reason and counts it per host. Unchanged articles when full text is off or nothing is new.
+    """
+    settings = live.config.fulltext
+    if deps.pages is None or not settings.enabled or not feed.full_text or not articles:
+        return list(articles)
+    budget = max(PAGE_BUDGET_SECONDS, 2 * settings.timeout_seconds)
+    pages = await deps.pages.fetch_many([a.url for a in articles if a.url], budget=budget)
+    return [replace(a, body=pages[a.url].text or "") if a.url in pages else a for a in articles]
+
+
+def carried(article: Article, matches: Sequence[Match]) -> tuple[Article, tuple[Match, ...]]:
+    """The article and matches as an alert carries them: of the page body, only the part around the first
+    body match (offsets shifted to it); no body at all when nothing matched there."""
+    if not article.body:
+        return article, tuple(matches)
+    starts = [m.start for m in matches if m.field == "body"]
+    if not starts:
+        return replace(article, body=""), tuple(matches)
+    first = min(starts)
+    start = max(0, first - BODY_BEFORE)
+    if start:  # begin at a sentence, or at least a word, when one starts near
+        cut = max(article.body.rfind(mark, start, first) for mark in (".", "؟", "!", "\n"))
+        cut = cut if cut != -1 else article.body.find(" ", start, first)
+        start = cut + 1 if cut != -1 else start
+        while start < first and article.body[start].isspace():
+            start += 1
+    body = article.body[start:start + BODY_KEPT]
+
+    def shift(m: Match) -> Match:
+        if m.field != "body":
+            return m
+        return replace(m, start=min(m.start - start, len(body)), end=min(m.end - start, len(body)))
+
+    return replace(article, body=body), tuple(shift(m) for m in matches)
+
+
 def alerts_for(articles: Sequence[Article], matcher: Matcher, recipients: Recipients) -> list[Alert]:
     """One alert per article per chat, carrying only the matches of the watchlists that chat follows."""
     alerts = []
     for article in articles:
-        matches = matcher.match({"title": article.title, "summary": article.summary})
+        matches = matcher.match({"title": article.title, "summary": article.summary, "body": article.body})
         if not matches:
             continue
+        article, matches = carried(article, matches)
         for chat_id, followed in recipients({m.watchlist for m in matches}).items():
             mine = tuple(m for m in matches if m.watchlist in followed)
             if mine:

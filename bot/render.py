@@ -185,6 +185,19 @@ def _when(alert: Alert, tz: ZoneInfo, language: str, now: datetime | None, rich:
     return f"🕒 {stamp} ({messages.ago(language, (now - published).total_seconds())})"
 
 
+FIELD_ORDER = ("title", "summary", "body", "text")
+
+
+def found_in(matches: Iterable[Match], language: str) -> str:
+    """Where the matches were found, in the reader's language: '🔎 في العنوان، نص الخبر'."""
+    fields = {m.field for m in matches}
+    known = [f for f in FIELD_ORDER if f in fields]
+    if not known:
+        return ""
+    sep = "، " if language == "ar" else ", "
+    return messages.text(language, "found_in", fields=sep.join(messages.text(language, f"field_{f}") for f in known))
+
+
 def _link(url: str, language: str) -> str:
     scheme = urlsplit(url).scheme.lower() if url else ""
     if scheme in ("http", "https"):
@@ -202,6 +215,9 @@ def _compose(alert: Alert, tz: ZoneInfo, language: str, now: datetime | None, *,
     when = _when(alert, tz, language, now, rich)
     if when:
         meta += f" · {when}"
+    where = found_in(alert.matches, language)
+    if where:
+        meta += f" · {where}"
     lines = [*_header_lines(alert, rich, max_watchlists), title.html(title_max, rich=rich)]
     if snippet_max != 0:
         lines.append(body.html(snippet_max, rich=rich))

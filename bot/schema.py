@@ -118,3 +118,13 @@ def title_key(feed_id: str, title: str, published: datetime | None) -> int | Non
         return None
     folded = _NONWORD.sub(" ", normalize_text(title)).strip()
     return _key(f"{feed_id}\0{folded}\0{iso(published)[:10]}")
+
+
+@MIGRATIONS(name="m005_pages")
+def m005_pages(db: Database) -> None:
+    """Extracted article pages by canonical URL (full-text fetching), pruned by fetch time."""
+    for sql in (
+        "create table pages (url text primary key, text text, error text, fetched_at text not null)",
+        "create index pages_fetched_at on pages (fetched_at)",
+    ):
+        db.execute(sql)

@@ -24,6 +24,7 @@ from bot.schema import parse_dt as _dt
 from bot.storechats import ChatStore
 from bot.storeconn import BUSY_TIMEOUT_SECONDS, CHUNK, Checkpointer, StoreError, explain
 from bot.storeconn import guarded as _guarded
+from bot.storepages import PageStore
 from bot.storestories import StoryStore
 
 FULL_CHECK_MAX_BYTES = 256 * 1024 * 1024  # beyond this, "auto" runs quick_check at start
@@ -55,8 +56,8 @@ def backoff_seconds(attempts: int) -> float:
     return min(BACKOFF_BASE_SECONDS * 2 ** min(attempts, 20), BACKOFF_CAP_SECONDS)
 
 
-class Store(ChatStore, StoryStore):
-    """One SQLite file: feed state, seen articles and the alert outbox here; chats and stories in the mixins."""
+class Store(ChatStore, StoryStore, PageStore):
+    """One SQLite file: feed state, seen articles and the alert outbox here; chats, stories, pages in mixins."""
 
     def __init__(self, path: str | Path, *, clock: Callable[[], datetime] | None = None,
                  busy_timeout: float = BUSY_TIMEOUT_SECONDS, check: str = "auto") -> None:
@@ -314,6 +315,7 @@ class Store(ChatStore, StoryStore):
             old = "select id from stories where last_seen_at < ?"
             deleted += self.db.execute(f"delete from story_members where story_id in ({old})", [cutoff]).rowcount
             deleted += self.db.execute("delete from stories where last_seen_at < ?", [cutoff]).rowcount
+            deleted += self.prune_pages(cutoff)
         return deleted
 
     @_guarded

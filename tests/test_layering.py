@@ -31,7 +31,8 @@ ALLOWED: dict[str, set[str]] = {
     "fulltext": {"models", "extract", "pagehttp", "retry"},
     "extract": set(),
     "pagehttp": {"models", "retry"},
-    "store": {"models", "schema", "storeconn", "storechats", "storestories"},
+    "store": {"models", "schema", "storeconn", "storechats", "storestories", "storepages"},
+    "storepages": {"schema", "storeconn"},
     "storeconn": set(),
     "storechats": {"schema", "storeconn"},
     "storestories": {"models", "schema", "storeconn"},
@@ -56,7 +57,7 @@ ALLOWED: dict[str, set[str]] = {
     "opml": {"models"},
     "health": {"models", "config", "store"},
     "app": {"models", "config", "fetch", "pipeline", "logsetup", "match", "notify", "store", "commands", "metrics",
-            "health", "fulltext"},
+            "health", "fulltext", "urls"},
     "cli": {"config", "app", "match", "explain", "store", "__init__", "health", "status", "opml"},
 }
 
