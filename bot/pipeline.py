@@ -20,7 +20,7 @@ import httpx
 
 from bot import fetch, parse, retry
 from bot.match import Matcher
-from bot.models import Alert, Article, Config, Delivery, Feed, FeedState, PendingAlert, PollReport
+from bot.models import Alert, Article, Config, Delivery, Feed, FeedState, Match, PendingAlert, PollReport
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,10 @@ async def poll_feed(feed: Feed, state: FeedState, deps: Deps, live: Live) -> Pol
         return PollReport(feed.id, "failed", error=parsed.problem, duration=time.perf_counter() - started)
     new = store.unseen(parsed.articles)
     baseline = config.polling.baseline_new_feeds and not state.baselined
-    alerts = [] if baseline else alerts_for(new, live.matcher, deps.recipients)
-    queued = store.record(feed.id, result, new, alerts, baselined=True)
+    found = match_articles(new, live.matcher)
+    alerts = [] if baseline else alerts_for(new, live.matcher, deps.recipients, precomputed=found)
+    queued = store.record(feed.id, result, new, alerts, baselined=True,
+                          matched={uid: sorted({(m.watchlist, m.entry) for m in ms}) for uid, ms in found.items()})
     outcome = "baselined" if baseline else ("new" if new else "unchanged")
     matched = len({a.article.uid for a in alerts})
     per_watchlist = Counter(w for _, w in {(a.article.uid, m.watchlist) for a in alerts for m in a.matches})
@@ -84,11 +86,26 @@ async def poll_feed(feed: Feed, state: FeedState, deps: Deps, live: Live) -> Pol
                       watchlists=tuple(sorted(per_watchlist.items())))
 
 
-def alerts_for(articles: Sequence[Article], matcher: Matcher, recipients: Recipients) -> list[Alert]:
-    """One alert per article per chat, carrying only the matches of the watchlists that chat follows."""
-    alerts = []
+def match_articles(articles: Sequence[Article], matcher: Matcher) -> dict[str, tuple[Match, ...]]:
+    """uid → the article's matches (title and summary), for the articles that match anything."""
+    found = {}
     for article in articles:
         matches = matcher.match({"title": article.title, "summary": article.summary})
+        if matches:
+            found[article.uid] = tuple(matches)
+    return found
+
+
+def alerts_for(articles: Sequence[Article], matcher: Matcher, recipients: Recipients,
+               precomputed: dict[str, tuple[Match, ...]] | None = None) -> list[Alert]:
+    """One alert per article per chat, carrying only the matches of the watchlists that chat follows.
+
+    `precomputed` is match_articles' result when the caller has it already; else the articles are matched here."""
+    if precomputed is None:
+        precomputed = match_articles(articles, matcher)
+    alerts = []
+    for article in articles:
+        matches = precomputed.get(article.uid, ())
         if not matches:
             continue
         for chat_id, followed in recipients({m.watchlist for m in matches}).items():
