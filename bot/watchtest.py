@@ -101,7 +101,7 @@ def _groups(changes: Sequence[Change]) -> list[tuple[tuple[str, str, str], list[
 def render_text(result: WatchTest, days: float) -> str:
     """The report for an editor: what would alert now (new), what would no longer alert, and the counts."""
     lines = [f"Checked {result.checked} article(s) seen in the last {days:g} day(s) "
-             f"(since {result.since:%Y-%m-%d %H:%M} UTC) against the current watchlists."]
+             f"(since {result.since:%Y-%m-%d %H:%M} UTC) against the current watchlists. Times are UTC."]
     if result.skipped:
         lines.append(f"{result.skipped} article(s) stored before this version kept no summary and no record of "
                      "their matches: skipped.")
@@ -115,8 +115,8 @@ def render_text(result: WatchTest, days: float) -> str:
                 for m in c.matches:
                     lines.append(f"      ✓ [{m.field} {m.start}–{m.end}] «{m.matched}» for term «{m.term}», "
                                  f"score {m.score:g}; {render_rules(m.rules)}")
-                lines += [f"      ✗ {reason}" for reason in c.reasons]
-    lines += ["", f"Unchanged: {result.unchanged} match(es) still alert as before."]
+                lines += [f"      → {reason}" for reason in c.reasons]
+    lines += ["", f"Unchanged: {result.unchanged} (article, entry) match(es) as before."]
     return "\n".join(lines)
 
 
