@@ -169,6 +169,7 @@ def cmd_watchlist_test(args) -> int:
     from bot.watchtest import compare, render_text, to_json
 
     config = config_mod.load(Path(args.config))
+    watchlists = config_mod.load_watchlists(Path(args.watchlists)) if args.watchlists else config.watchlists
     if not Path(config.bot.database).is_file():
         print(f"watchlist-test: no database at {config.bot.database}: nothing has been recorded yet "
               "(run the bot first, or check [bot] database)", file=sys.stderr)
@@ -179,7 +180,7 @@ def cmd_watchlist_test(args) -> int:
         articles = store.articles_since(since)
     finally:
         store.close()
-    result = compare(articles, compile_matcher(config.watchlists), config.watchlists, since)
+    result = compare(articles, compile_matcher(watchlists), watchlists, since)
     if args.json:
         print(json.dumps(to_json(result), ensure_ascii=False, indent=1))
     else:
@@ -234,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="config.toml", help="path to config.toml (default: %(default)s)")
     p.add_argument("--days", type=_days, default=WATCHLIST_TEST_DAYS,
                    help="look at the articles first seen in the last N days (default: %(default)s)")
+    p.add_argument("--watchlists", help="try this folder of watchlists instead of the config's (a draft)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 

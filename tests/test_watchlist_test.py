@@ -90,10 +90,18 @@ def test_an_edit_reports_exactly_what_would_alert_now_and_what_no_longer_would(t
     assert (untouched["checked"], untouched["skipped"], untouched["unchanged"]) == (6, 0, 4)
     assert untouched["added"] == [] and untouched["removed"] == []
 
+    draft = tmp_path / "draft"
+    draft.mkdir()
+    (draft / "desk.toml").write_text(DESK_EDITED, encoding="utf-8")
+    drafted = run_cli("watchlist-test", "--config", str(config), "--watchlists", str(draft), "--json")
+    assert drafted.returncode == 0, drafted.stderr
+
     (watchlists / "desk.toml").write_text(DESK_EDITED, encoding="utf-8")
     result = run_cli("watchlist-test", "--config", str(config), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
+    draft_report = json.loads(drafted.stdout)
+    assert {**draft_report, "since": None} == {**report, "since": None}  # a draft folder = the edited files
     assert (report["checked"], report["skipped"], report["unchanged"]) == (6, 0, 2)
     assert _by_title(report["added"]) == {("desk", "lavrov", "مباحثات روسية سورية")}
     assert _by_title(report["removed"]) == {("desk", "putin", "بوتين في حديقة الحيوان بموسكو"),
@@ -176,6 +184,9 @@ def test_a_bad_watchlist_exits_2_with_file_and_line(tmp_path, feed_server):
     assert result.returncode == 2
     assert f"{broken}:{line}: [[entries]] #1.alias: unknown key" in result.stderr
     assert result.stdout == ""
+    broken.write_text(DESK, encoding="utf-8")  # the config is fine again; the draft folder is not
+    draft = run_cli("watchlist-test", "--config", str(config), "--watchlists", str(tmp_path / "nowhere"))
+    assert draft.returncode == 2 and f"{tmp_path / 'nowhere'}: watchlists folder not found" in draft.stderr
 
 
 def test_no_database_is_a_clear_message_and_none_is_created(tmp_path, feed_server):
