@@ -5,11 +5,11 @@ knows no files, SQL, config loading or Telegram."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot.explain import render_near_miss, render_rules
-from bot.match import Matcher
+from bot.match import Matcher, compile_matcher
 from bot.models import Match, StoredArticle, Watchlist
 
 SUMMARY_CAP_NOTE = "its summary was cut at 4 KB when stored: the old match may lie past the cut"
@@ -46,6 +46,7 @@ def compare(articles: Sequence[StoredArticle], matcher: Matcher, watchlists: Seq
     """Match every article again with `matcher` (compiled from `watchlists`) and diff against its stored pairs."""
     names = {(w.id, e.id): e.name for w in watchlists for e in w.entries}
     known_lists = {w.id for w in watchlists}
+    alone = _Alone(watchlists)
     added: list[Change] = []
     removed: list[Change] = []
     checked = skipped = unchanged = 0
@@ -61,15 +62,28 @@ def compare(articles: Sequence[StoredArticle], matcher: Matcher, watchlists: Seq
         unchanged += len(then & now.keys())
         for key in sorted(now.keys() - then):
             added.append(Change(*key, names.get(key, ""), article, matches=tuple(now[key])))
-        gone = sorted(then - now.keys())
-        if gone:
-            misses = matcher.explain(_fields(article))["near_misses"]
-            for key in gone:
-                removed.append(Change(*key, names.get(key, ""), article,
-                                      reasons=_reasons(key, article, misses, known_lists, names)))
+        for key in sorted(then - now.keys()):
+            misses = alone.near_misses(key, article) if key in names else []
+            removed.append(Change(*key, names.get(key, ""), article,
+                                  reasons=_reasons(key, article, misses, known_lists, names)))
     order = lambda c: (c.watchlist, c.entry, c.article.seen_at, c.article.uid)  # noqa: E731
     return WatchTest(since=since, checked=checked, skipped=skipped, unchanged=unchanged,
                      added=tuple(sorted(added, key=order)), removed=tuple(sorted(removed, key=order)))
+
+
+class _Alone:
+    """Why an entry no longer matches: Matcher.explain on a matcher of that one entry (explaining the whole set
+    per article costs ~50× a match; one entry's near misses are what the report shows anyway)."""
+
+    def __init__(self, watchlists: Sequence[Watchlist]) -> None:
+        self._where = {(w.id, e.id): (w, e) for w in watchlists for e in w.entries}
+        self._compiled: dict[tuple[str, str], Matcher] = {}
+
+    def near_misses(self, key: tuple[str, str], article: StoredArticle) -> list[dict]:
+        if key not in self._compiled:
+            watchlist, entry = self._where[key]
+            self._compiled[key] = compile_matcher([replace(watchlist, entries=(entry,))])
+        return self._compiled[key].explain(_fields(article))["near_misses"]
 
 
 def _reasons(key: tuple[str, str], article: StoredArticle, misses: list[dict], known_lists: set[str],
