@@ -72,6 +72,11 @@ def main() -> None:
             t2 = time.perf_counter()
             result = compare(stored, compile_matcher(edited), edited, NOW - timedelta(days=7))
             t3 = time.perf_counter()
+            summary_bytes, pairs = store.db.execute(
+                "select sum(length(cast(summary as blob))), (select count(*) from article_matches) "
+                "from articles").fetchone()
+            store.db.execute("pragma wal_checkpoint(truncate)")
+            db_bytes = (Path(tmp) / "bot.db").stat().st_size
         finally:
             store.close()
     n = len(rows)
@@ -80,6 +85,8 @@ def main() -> None:
     print(f"  baseline  Matcher.match alone            {t1 - t0:6.2f}s = {n / (t1 - t0):7.0f} articles/s")
     print(f"  read      Store.articles_since           {t2 - t1:6.2f}s = {n / (t2 - t1):7.0f} articles/s")
     print(f"  compare   match again + diff + reasons   {t3 - t2:6.2f}s = {n / (t3 - t2):7.0f} articles/s")
+    print(f"  storage   {db_bytes / n:,.0f} bytes per article in the file, of which summaries "
+          f"{summary_bytes / n:,.0f}; {pairs} matched pairs")
     print(f"  total     read + compare                 {t3 - t1:6.2f}s = {(t3 - t1) / (t1 - t0):.2f}× the baseline")
 
 
