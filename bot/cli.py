@@ -1,4 +1,4 @@
-"""The command line: run, check, match, explain, feeds.
+"""The command line: run, check, match, explain, feeds, health, status, watchlist-test.
 
 The single place that turns ConfigError into a clear message and exit code 2.
 """
@@ -158,6 +158,43 @@ def cmd_status(args) -> int:
     return 0
 
 
+WATCHLIST_TEST_DAYS = 7
+
+
+def cmd_watchlist_test(args) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.match import compile_matcher
+    from bot.store import Store
+    from bot.watchtest import compare, render_text, to_json
+
+    config = config_mod.load(Path(args.config))
+    watchlists = config_mod.load_watchlists(Path(args.watchlists)) if args.watchlists else config.watchlists
+    if not Path(config.bot.database).is_file():
+        print(f"watchlist-test: no database at {config.bot.database}: nothing has been recorded yet "
+              "(run the bot first, or check [bot] database)", file=sys.stderr)
+        return 1
+    since = datetime.now(UTC) - timedelta(days=args.days)
+    store = Store(config.bot.database, check="none")  # read-only tool beside the daemon: no start-up check
+    try:
+        articles = store.articles_since(since)
+    finally:
+        store.close()
+    result = compare(articles, compile_matcher(watchlists), watchlists, since)
+    if args.json:
+        print(json.dumps(to_json(result), ensure_ascii=False, indent=1))
+    else:
+        print(render_text(result, args.days))
+    return 0
+
+
+def _days(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 100_000:
+        raise argparse.ArgumentTypeError(f"{text}: give a number of days above 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Arabic news alert bot for Telegram.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -195,6 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("status", "Show feeds (last success, errors), the outbox queue, database size, last errors.",
                 cmd_status)
     p.add_argument("--config", default="config.toml", help="path to config.toml (default: %(default)s)")
+    p = command("watchlist-test", "Dry-run the current watchlist files on the articles stored in the last N "
+                "days: what would alert now that did not before, and what no longer would.", cmd_watchlist_test)
+    p.add_argument("--config", default="config.toml", help="path to config.toml (default: %(default)s)")
+    p.add_argument("--days", type=_days, default=WATCHLIST_TEST_DAYS,
+                   help="look at the articles first seen in the last N days (default: %(default)s)")
+    p.add_argument("--watchlists", help="try this folder of watchlists instead of the config's (a draft)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
 

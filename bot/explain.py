@@ -65,3 +65,13 @@ def render_explanation(explanation: dict) -> str:
     lines.append(f"Near misses ({len(misses)}):" if misses else "Near misses: none")
     lines.extend(_near_miss(item) for item in misses)
     return "\n".join(lines)
+
+
+def render_near_miss(item: dict) -> str:
+    """One near miss from Matcher.explain() as one line (for `watchlist-test`'s "no longer" reasons)."""
+    return _near_miss(item).strip()
+
+
+def render_rules(rules) -> str:
+    """A match's rules in words, as `explain` prints them ("exact word, prefix «و» taken off")."""
+    return ", ".join(_rule(r) for r in rules)

@@ -243,3 +243,18 @@ class PollReport:
     error: str | None = None
     duration: float = 0.0
     watchlists: tuple[tuple[str, int], ...] = ()  # (watchlist id, articles it matched) in this poll
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArticle:
+    """An article as the store keeps it, with the (watchlist, entry) pairs it matched when it was recorded."""
+
+    uid: str
+    feed_id: str
+    url: str
+    title: str
+    published: datetime | None
+    seen_at: datetime
+    summary: str | None  # None: recorded before the store kept summaries and matches (m006)
+    summary_cut: bool = False  # the stored summary was cut at the store's size cap
+    matched: tuple[tuple[str, str], ...] = ()  # sorted (watchlist id, entry id)

@@ -82,8 +82,9 @@ async def poll_feed(feed: Feed, state: FeedState, deps: Deps, live: Live) -> Pol
     new = store.unseen(parsed.articles)
     baseline = config.polling.baseline_new_feeds and not state.baselined
     new = new if baseline else await read_pages(feed, new, deps, live)
-    alerts = [] if baseline else alerts_for(new, live.matcher, deps.recipients)
-    queued = store.record(feed.id, result, new, alerts, baselined=True)
+    found = match_articles(new, live.matcher)
+    alerts = [] if baseline else alerts_for(new, live.matcher, deps.recipients, precomputed=found)
+    queued = store.record(feed.id, result, new, alerts, baselined=True, matched=rechecked_pairs(found))
     outcome = "baselined" if baseline else ("new" if new else "unchanged")
     matched = len({a.article.uid for a in alerts})
     per_watchlist = Counter(w for _, w in {(a.article.uid, m.watchlist) for a in alerts for m in a.matches})
@@ -132,11 +133,32 @@ def carried(article: Article, matches: Sequence[Match]) -> tuple[Article, tuple[
     return replace(article, body=body), tuple(shift(m) for m in matches)
 
 
-def alerts_for(articles: Sequence[Article], matcher: Matcher, recipients: Recipients) -> list[Alert]:
-    """One alert per article per chat, carrying only the matches of the watchlists that chat follows."""
-    alerts = []
+def match_articles(articles: Sequence[Article], matcher: Matcher) -> dict[str, tuple[Match, ...]]:
+    """uid → the article's matches (title, summary and any page body), for the articles that match anything."""
+    found = {}
     for article in articles:
         matches = matcher.match({"title": article.title, "summary": article.summary, "body": article.body})
+        if matches:
+            found[article.uid] = tuple(matches)
+    return found
+
+
+def rechecked_pairs(found: dict[str, tuple[Match, ...]]) -> dict[str, list[tuple[str, str]]]:
+    """The (watchlist, entry) pairs to store per article for `watchlist-test`, which re-checks title and summary
+    only (page bodies are not stored): pairs found only in a page body are left out."""
+    return {uid: sorted({(m.watchlist, m.entry) for m in ms if m.field != "body"}) for uid, ms in found.items()}
+
+
+def alerts_for(articles: Sequence[Article], matcher: Matcher, recipients: Recipients,
+               precomputed: dict[str, tuple[Match, ...]] | None = None) -> list[Alert]:
+    """One alert per article per chat, carrying only the matches of the watchlists that chat follows.
+
+    `precomputed` is match_articles' result when the caller has it already; else the articles are matched here."""
+    if precomputed is None:
+        precomputed = match_articles(articles, matcher)
+    alerts = []
+    for article in articles:
+        matches = precomputed.get(article.uid, ())
         if not matches:
             continue
         article, matches = carried(article, matches)

@@ -128,3 +128,29 @@ def m005_pages(db: Database) -> None:
         "create index pages_fetched_at on pages (fetched_at)",
     ):
         db.execute(sql)
+
+
+# ------------------------------------------------------------ m006: what each article matched (watchlist-test)
+
+SUMMARY_MAX_BYTES = 4096  # an article's stored summary is cut here (UTF-8, at a character boundary)
+
+
+def cap_summary(summary: str) -> tuple[str, bool]:
+    """The summary as stored (at most SUMMARY_MAX_BYTES of UTF-8) and whether it was cut."""
+    data = summary.encode("utf-8")
+    if len(data) <= SUMMARY_MAX_BYTES:
+        return summary, False
+    return data[:SUMMARY_MAX_BYTES].decode("utf-8", "ignore"), True
+
+
+@MIGRATIONS(name="m006_article_matches")
+def m006_article_matches(db: Database) -> None:
+    """Each article's summary and the (watchlist, entry) pairs it matched when recorded, for `watchlist-test`.
+    Rows recorded before this keep summary NULL: nothing is known of what they matched."""
+    for sql in (
+        "alter table articles add column summary text",
+        "alter table articles add column summary_cut integer not null default 0",
+        """create table article_matches (uid text not null, watchlist text not null, entry text not null,
+            primary key (uid, watchlist, entry)) without rowid""",
+    ):
+        db.execute(sql)

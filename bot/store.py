@@ -9,7 +9,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot import schema
-from bot.models import Alert, Article, Delivery, FeedState, FetchResult, Match, PendingAlert
+from bot.models import Alert, Article, Delivery, FeedState, FetchResult, Match, PendingAlert, StoredArticle
 from bot.schema import iso as _iso
 from bot.schema import parse_dt as _dt
 from bot.storechats import ChatStore
@@ -188,14 +188,20 @@ class Store(ChatStore, StoryStore, PageStore):
 
     @_guarded
     def record(self, feed_id: str, result: FetchResult, articles: Sequence[Article], alerts: Sequence[Alert],
-               *, baselined: bool = True) -> int:
+               *, baselined: bool = True, matched: Mapping[str, Sequence[tuple[str, str]]] | None = None) -> int:
+        """Record new articles (with their summaries, capped, and `matched`: uid → (watchlist, entry) pairs
+        they matched), queue their alerts and note the feed's success, all in one transaction."""
         now = _iso(self._now())
         with self.db.atomic():
             self.db.conn.executemany(
-                "insert or ignore into articles (uid, feed_id, url, title, published, seen_at, url_key, title_key) "
-                "values (?, ?, ?, ?, ?, ?, ?, ?)",
+                "insert or ignore into articles (uid, feed_id, url, title, published, seen_at, url_key, title_key, "
+                "summary, summary_cut) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(a.uid, a.feed_id, a.url, a.title, _iso(a.published), now, schema.url_key(a.url),
-                  schema.title_key(a.feed_id, a.title, a.published)) for a in articles])
+                  schema.title_key(a.feed_id, a.title, a.published), *schema.cap_summary(a.summary))
+                 for a in articles])
+            self.db.conn.executemany(
+                "insert or ignore into article_matches (uid, watchlist, entry) values (?, ?, ?)",
+                [(uid, w, e) for uid, pairs in (matched or {}).items() for w, e in pairs])
             inserted = 0
             for alert in alerts:
                 watchlists = " " + " ".join(sorted({m.watchlist for m in alert.matches})) + " "
@@ -212,6 +218,21 @@ class Store(ChatStore, StoryStore, PageStore):
                 "baselined = excluded.baselined",
                 [feed_id, result.etag, result.last_modified, now, now, int(baselined)])
         return inserted
+
+    @_guarded
+    def articles_since(self, since: datetime) -> list[StoredArticle]:
+        """Articles seen at or after `since`, oldest first, each with the pairs it matched when recorded."""
+        rows = self._rows("select uid, feed_id, url, title, published, seen_at, summary, summary_cut "
+                          "from articles where seen_at >= ? order by seen_at, uid", [_iso(since)])
+        pairs: dict[str, list[tuple[str, str]]] = {}
+        for uid, watchlist, entry in self.db.execute(
+                "select m.uid, m.watchlist, m.entry from article_matches m join articles a on a.uid = m.uid "
+                "where a.seen_at >= ? order by m.uid, m.watchlist, m.entry", [_iso(since)]):
+            pairs.setdefault(uid, []).append((watchlist, entry))
+        return [StoredArticle(uid=r["uid"], feed_id=r["feed_id"], url=r["url"] or "", title=r["title"] or "",
+                              published=_dt(r["published"]), seen_at=_dt(r["seen_at"]), summary=r["summary"],
+                              summary_cut=bool(r["summary_cut"]), matched=tuple(pairs.get(r["uid"], ())))
+                for r in rows]
 
     # ------------------------------------------------------------ the outbox
 
@@ -302,7 +323,9 @@ class Store(ChatStore, StoryStore, PageStore):
     def prune(self, older_than: timedelta) -> int:
         cutoff = _iso(self._now() - older_than)
         with self.db.atomic():
-            deleted = self.db.execute("delete from articles where seen_at < ?", [cutoff]).rowcount
+            deleted = self.db.execute("delete from article_matches where uid in "
+                                      "(select uid from articles where seen_at < ?)", [cutoff]).rowcount
+            deleted += self.db.execute("delete from articles where seen_at < ?", [cutoff]).rowcount
             deleted += self.db.execute("delete from outbox where status in ('sent', 'failed', 'skipped') "
                                        "and created_at < ?",
                                        [cutoff]).rowcount
