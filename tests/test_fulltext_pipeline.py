@@ -18,7 +18,7 @@ from bot.config import load, load_watchlists
 from bot.fulltext import PageFetcher
 from bot.match import compile_matcher
 from bot.models import Article, FulltextSettings, Match
-from bot.pipeline import BODY_KEPT, carried
+from bot.pipeline import BODY_KEPT, carried, rechecked_pairs
 from bot.render import render_alert_html
 from bot.store import Store
 from bot.urls import canonical_url
@@ -280,3 +280,13 @@ def test_match_and_explain_report_a_body_match_as_body(tmp_path):
     explained = run_cli("explain", "--watchlists", "watchlists", "--field", "body", record["body"])
     assert explained.returncode == 0, explained.stderr
     assert "[body " in explained.stdout and "«أسعد الشيباني»" in explained.stdout
+
+
+def test_pairs_kept_for_watchlist_test_leave_out_matches_found_only_in_a_body():
+    def m(entry: str, field: str) -> Match:
+        return Match("officials", entry, entry, entry, field, "x", 0, 1, 100.0)
+
+    found = {"a": (m("lavrov", "title"), m("shaibani", "body")), "b": (m("novak", "body"),),
+             "c": (m("sharaa", "body"), m("sharaa", "summary"))}
+    assert rechecked_pairs(found) == {"a": [("officials", "lavrov")], "b": [],
+                                      "c": [("officials", "sharaa")]}
