@@ -213,6 +213,19 @@ class PendingAlert:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingEdit:
+    """A sent alert whose story has more outlets since: its message is edited to list them ("also reported by")."""
+
+    outbox_id: int
+    alert: Alert
+    message_id: int | None
+    sources: tuple[str, ...]  # the other outlets that carried the story, in the order they first did
+    version: int = 1  # bumped whenever the list grows; an edit is done only if no newer list arrived meanwhile
+    attempts: int = 0
+    sent_at: datetime | None = None  # when the alert was sent: its "… ago" stays as it was
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
     """What a notifier reports back for one PendingAlert."""
 
