@@ -342,7 +342,7 @@ def test_sources_line_counts_and_caps_in_both_languages():
     assert sources_line(["A"], "ar") == "📚 نقلته أيضًا: \u2068A\u2069 (مصدران)"  # Latin runs isolated in RTL
     many = [f"outlet {i}" for i in range(12)]
     assert sources_line(many, "ar", rich=False).endswith("outlet 6، outlet 7 +٤ (١٣ مصدرًا)")
-    assert "&lt;b&gt;" in sources_line(["<b>x</b>"], "en") and "<b>" not in sources_line(["<b>x</b>"], "en")
+    assert sources_line(["سانا <ب>"], "en") == "📚 Also reported by: سانا &lt;ب&gt; (2 sources)"  # escaped
     article = Article("u1", "feed0", "عنب بلدي", "https://a.example/1", TITLE, LEAD, None)
     text = render_alert_text(Alert(article, 0, ()), tz=TZ, language="en", sources=("سانا",))
     assert text.splitlines()[-2] == "📚 Also reported by: سانا (2 sources)"
