@@ -46,6 +46,7 @@ class TelegramSettings:
 @dataclass(frozen=True, slots=True)
 class StorageSettings:
     retention_days: int = 30
+    story_window_hours: int = 72  # copies of one story this close in time make one alert
 
 
 @dataclass(frozen=True, slots=True)

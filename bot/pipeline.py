@@ -81,7 +81,7 @@ async def poll_feed(feed: Feed, state: FeedState, deps: Deps, live: Live) -> Pol
     signatures = {a.uid: stories.signature(a.title, a.summary) for a in fresh}
     # Stories, the one-alert-per-story filter and the outbox in one transaction: all of it or none.
     queued = store.record_with_stories(feed.id, result, new, alerts, signatures=signatures, now=deps.clock(),
-                                       baselined=True)
+                                       window=timedelta(hours=config.storage.story_window_hours), baselined=True)
     outcome = "baselined" if baseline else ("new" if new else "unchanged")
     matched = len({a.article.uid for a in alerts})
     per_watchlist = Counter(w for _, w in {(a.article.uid, m.watchlist) for a in alerts for m in a.matches})
@@ -139,6 +139,8 @@ async def deliver_edits(deps: Deps, limit: int = 100, stop: Callable[[], bool] |
             outcomes.append(outcome)
             if stop is not None and stop():
                 break
+    done = sum(o.sent for o in outcomes)
+    log.info("edits done=%d failed=%d", done, len(outcomes) - done)
     return outcomes
 
 

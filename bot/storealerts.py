@@ -15,6 +15,7 @@ from bot.models import Alert, Article, Delivery, FetchResult, PendingEdit
 from bot.schema import iso as _iso
 from bot.schema import parse_dt as _dt
 from bot.storeconn import guarded as _guarded
+from bot.storestories import STORY_WINDOW
 
 
 class StoryAlertStore:
@@ -24,7 +25,7 @@ class StoryAlertStore:
     @_guarded
     def record_with_stories(self, feed_id: str, result: FetchResult, articles: Sequence[Article],
                             alerts: Sequence[Alert], *, signatures: Mapping[str, Any], now: datetime,
-                            baselined: bool = True, **record_options: Any) -> int:
+                            window: timedelta = STORY_WINDOW, baselined: bool = True, **record_options: Any) -> int:
         """`record`, with every article in `signatures` put in its story, in one transaction.
 
         An alert keeps only the (watchlist, entry) pairs its chat was not yet alerted for in that story, and is
@@ -36,7 +37,7 @@ class StoryAlertStore:
             stories: dict[str, int] = {}
             for article in articles:
                 if article.uid in signatures:
-                    story_id, _ = self.assign_story(article, signatures[article.uid], now)
+                    story_id, _ = self.assign_story(article, signatures[article.uid], now, window=window)
                     stories[article.uid] = int(story_id)
             kept: list[Alert] = []
             claimed: set[tuple[int, int, str, str]] = set()  # pairs taken by an earlier alert of this batch
@@ -112,12 +113,12 @@ class StoryAlertStore:
         with self.db.atomic():
             self.db.execute(
                 "update edits set status = 'failed', last_error = 'the alert was not delivered' "
-                "where status = 'pending' and outbox_id in (select id from outbox where status = 'failed')")
+                "where status = 'pending' and exists (select 1 from outbox o where o.id = edits.outbox_id "
+                "and o.status = 'failed')")
             self.db.execute(
                 "update edits set status = 'failed', last_error = 'the message is a digest' where status = 'pending' "
-                "and outbox_id in (select o.id from edits e join outbox o on o.id = e.outbox_id "
-                "where e.status = 'pending' and o.status = 'sent' and o.message_id is not null and exists ("
-                "select 1 from outbox d where d.chat_id = o.chat_id and d.message_id = o.message_id and d.id != o.id))")
+                "and exists (select 1 from outbox o join outbox d on d.chat_id = o.chat_id "
+                "and d.message_id = o.message_id and d.id != o.id where o.id = edits.outbox_id and o.status = 'sent')")
         rows = self.db.execute(
             "select e.outbox_id, e.sources, e.version, e.attempts, o.payload, o.message_id, o.sent_at "
             "from edits e join outbox o on o.id = e.outbox_id left join chats c on c.chat_id = o.chat_id "

@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "extract": set(),
     "pagehttp": {"models", "retry"},
     "store": {"models", "schema", "storeconn", "storechats", "storestories", "storealerts"},
-    "storealerts": {"models", "schema", "storeconn"},
+    "storealerts": {"models", "schema", "storeconn", "storestories"},
     "storeconn": set(),
     "storechats": {"schema", "storeconn"},
     "storestories": {"models", "schema", "storeconn"},

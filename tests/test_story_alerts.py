@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,7 @@ from bot.models import (
     Feed,
     PendingEdit,
     PollingSettings,
+    StorageSettings,
     TelegramSettings,
     Watchlist,
 )
@@ -346,3 +348,17 @@ def test_sources_line_counts_and_caps_in_both_languages():
     article = Article("u1", "feed0", "عنب بلدي", "https://a.example/1", TITLE, LEAD, None)
     text = render_alert_text(Alert(article, 0, ()), tz=TZ, language="en", sources=("سانا",))
     assert text.splitlines()[-2] == "📚 Also reported by: سانا (2 sources)"
+
+
+async def test_a_copy_after_the_story_window_alerts_again(rig, telegram_api):
+    config = rig.live.config
+    rig.live = pipeline.Live(replace(config, storage=StorageSettings(story_window_hours=1)), rig.live.matcher)
+    rig.publish(OUTLETS[0], copy(0))
+    rig.publish(OUTLETS[1], copy(1))
+    rig.publish(OUTLETS[2], copy(2))
+    await rig.poll(OUTLETS[0])
+    rig.clock.advance(30 * 60)
+    [inside] = await rig.poll(OUTLETS[1])
+    rig.clock.advance(2 * 3600)
+    [outside] = await rig.poll(OUTLETS[2])
+    assert (inside.alerts, outside.alerts) == (0, 2)
