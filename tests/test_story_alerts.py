@@ -34,7 +34,7 @@ from bot.models import (
 from bot.notify import ConsoleNotifier, TelegramNotifier
 from bot.render import render_alert_text, sources_line
 from bot.store import Store, alert_to_json
-from tests.builders import Item, rss
+from tests.builders import Item, read_log, rss, start_daemon, stop_daemon, wait_for, write_config
 
 TZ = ZoneInfo("Asia/Damascus")
 AR, EN = 4242, 4343  # two subscribed chats: one Arabic (the default), one English
@@ -362,3 +362,41 @@ async def test_a_copy_after_the_story_window_alerts_again(rig, telegram_api):
     rig.clock.advance(2 * 3600)
     [outside] = await rig.poll(OUTLETS[2])
     assert (inside.alerts, outside.alerts) == (0, 2)
+
+
+def test_the_daemon_sends_one_alert_then_edits_and_a_restart_repeats_nothing(tmp_path, feed_server, telegram_api):
+    """The real daemon (a subprocess): app wiring, the scheduled drain and a restart on the same database."""
+    paths = {name: f"/daemon{i}.xml" for i, name in enumerate(OUTLETS[:3])}
+    for path in paths.values():
+        feed_server.set(path, rss([]))
+    config = write_config(tmp_path / "config.toml", database=tmp_path / "bot.db",
+                          feeds={name: feed_server.url(path) for name, path in paths.items()},
+                          polling={"interval_seconds": 1, "timeout_seconds": 5},
+                          telegram={"api_base_url": telegram_api.base_url, "allowed_chats": [AR]})
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(config, log, telegram_api.token)
+    try:
+        assert telegram_api.wait_for(lambda: bool(telegram_api.commands), 20), read_log(log)
+        telegram_api.push_message(AR, "/start")
+        assert telegram_api.wait_for(lambda: len(telegram_api.messages_to(AR)) >= 1, 10), read_log(log)
+        for i, path in enumerate(paths.values()):
+            feed_server.set(path, rss([copy(i)]))
+
+        def final_text() -> str:
+            found = alerts(telegram_api, AR)
+            return (telegram_api.message(AR, found[0]["message_id"]) or {}).get("text", "") if found else ""
+
+        assert telegram_api.wait_for(lambda: "(٣ مصادر)" in final_text(), 30), read_log(log)
+    finally:
+        assert stop_daemon(proc) == 0, read_log(log)
+    assert len(alerts(telegram_api, AR)) == 1
+    sent, edited = len(telegram_api.sent), len(telegram_api.edits)
+    assert 1 <= edited <= 2  # coalesced: at most one edit per drain that found a new outlet
+
+    proc = start_daemon(config, log, telegram_api.token)
+    try:
+        hits = feed_server.hits(paths[OUTLETS[0]])
+        assert wait_for(lambda: feed_server.hits(paths[OUTLETS[0]]) >= hits + 3, 20), read_log(log)
+    finally:
+        assert stop_daemon(proc) == 0, read_log(log)
+    assert (len(telegram_api.sent), len(telegram_api.edits)) == (sent, edited)
