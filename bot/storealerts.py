@@ -19,7 +19,7 @@ from bot.storestories import STORY_WINDOW
 
 
 class StoryAlertStore:
-    """Mixed into Store, which provides .db, the lock, record(), assign_story(), story_sources(), _deactivate(),
+    """Mixed into Store, which provides .db, the lock, record(), _assign(), story_sources(), _deactivate(),
     _retry_wait() and the alert JSON codec."""
 
     @_guarded
@@ -37,7 +37,7 @@ class StoryAlertStore:
             stories: dict[str, int] = {}
             for article in articles:
                 if article.uid in signatures:
-                    story_id, _ = self.assign_story(article, signatures[article.uid], now, window=window)
+                    story_id, _ = self._assign(article, signatures[article.uid], now, window)
                     stories[article.uid] = int(story_id)
             kept: list[Alert] = []
             claimed: set[tuple[int, int, str, str]] = set()  # pairs taken by an earlier alert of this batch
