@@ -400,3 +400,34 @@ def test_the_daemon_sends_one_alert_then_edits_and_a_restart_repeats_nothing(tmp
     finally:
         assert stop_daemon(proc) == 0, read_log(log)
     assert (len(telegram_api.sent), len(telegram_api.edits)) == (sent, edited)
+
+
+async def test_edit_errors_flood_control_waits_a_vanished_message_gives_up_a_blocked_chat_goes(rig, telegram_api):
+    for i, outlet in enumerate(OUTLETS[:5]):
+        rig.publish(outlet, copy(i))
+    await rig.poll(OUTLETS[0])
+    await rig.deliver()
+    telegram_api.fail_next("editMessageText", 400, "Bad Request: message to edit not found", chat_id=EN)
+    await rig.poll(OUTLETS[1])
+    await rig.deliver()
+    assert [e["chat_id"] for e in telegram_api.edits] == [AR]
+    assert rig.store.edit_counts() == {"pending": 0, "done": 1, "failed": 1}
+
+    telegram_api.fail_next("editMessageText", 429, "Too Many Requests: retry after 20", retry_after=20, chat_id=AR)
+    await rig.poll(OUTLETS[2])
+    await rig.deliver()
+    assert len(telegram_api.edits) == 1 and rig.store.edit_counts() == {"pending": 1, "done": 0, "failed": 1}
+    rig.clock.advance(15)
+    await rig.deliver()  # Telegram asked for 20 s (the send backoff alone would be 5 s): not yet
+    assert len(telegram_api.edits) == 1
+    rig.clock.advance(10)
+    await rig.poll(OUTLETS[3])  # a fourth outlet meanwhile: the pending edit now carries both new ones
+    await rig.deliver()
+    assert [e["chat_id"] for e in telegram_api.edits] == [AR, AR]  # the vanished EN message is never retried
+    assert "الجزيرة، سانا، العربية (٤ مصادر)" in telegram_api.edits[-1]["plain"]
+    assert rig.store.edit_counts() == {"pending": 0, "done": 1, "failed": 1}
+
+    telegram_api.block(AR)
+    await rig.poll(OUTLETS[4])
+    await rig.deliver()
+    assert not rig.store.is_active(AR) and rig.store.edit_counts() == {"pending": 0, "done": 0, "failed": 2}
