@@ -140,7 +140,7 @@ async def deliver_edits(deps: Deps, limit: int = 100, stop: Callable[[], bool] |
             if stop is not None and stop():
                 break
     done = sum(o.sent for o in outcomes)
-    log.info("edits done=%d failed=%d", done, len(outcomes) - done)
+    log.info("edits done=%d not_done=%d", done, len(outcomes) - done)
     return outcomes
 
 
