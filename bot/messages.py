@@ -12,6 +12,7 @@ AR_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 TEXTS: dict[str, dict[str, str]] = {
     "ar": {
         "source": "المصدر",
+        "also_reported_by": "📚 نقلته أيضًا: {names} ({count})",
         "open_article": "فتح الخبر",
         "just_now": "الآن",
         "digest_header": "🗞 ملخص التنبيهات: {count}",
@@ -121,6 +122,7 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "en": {
         "source": "Source",
+        "also_reported_by": "📚 Also reported by: {names} ({count})",
         "open_article": "Open article",
         "just_now": "just now",
         "digest_header": "🗞 Alert digest: {count}",
@@ -232,8 +234,8 @@ TEXTS: dict[str, dict[str, str]] = {
 # (one, two, few 3–10, many 11+) for Arabic; (one, other) for English
 UNITS: dict[str, dict[str, tuple[str, ...]]] = {
     "ar": {"minute": ("دقيقة", "دقيقتين", "دقائق", "دقيقة"), "hour": ("ساعة", "ساعتين", "ساعات", "ساعة"),
-           "day": ("يوم", "يومين", "أيام", "يومًا")},
-    "en": {"minute": ("min", "min"), "hour": ("h", "h"), "day": ("day", "days")},
+           "day": ("يوم", "يومين", "أيام", "يومًا"), "source": ("مصدر", "مصدران", "مصادر", "مصدرًا")},
+    "en": {"minute": ("min", "min"), "hour": ("h", "h"), "day": ("day", "days"), "source": ("source", "sources")},
 }
 
 

@@ -46,6 +46,7 @@ class TelegramSettings:
 @dataclass(frozen=True, slots=True)
 class StorageSettings:
     retention_days: int = 30
+    story_window_hours: int = 72  # copies of one story this close in time make one alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +213,19 @@ class PendingAlert:
     alert: Alert
     attempts: int = 0
     due_at: datetime | None = None  # the row's next_attempt_at: when it came due (a held alert: its release)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEdit:
+    """A sent alert whose story has more outlets since: its message is edited to list them ("also reported by")."""
+
+    outbox_id: int
+    alert: Alert
+    message_id: int | None
+    sources: tuple[str, ...]  # the other outlets that carried the story, in the order they first did
+    version: int = 1  # bumped whenever the list grows; an edit is done only if no newer list arrived meanwhile
+    attempts: int = 0
+    sent_at: datetime | None = None  # when the alert was sent: its "… ago" stays as it was
 
 
 @dataclass(frozen=True, slots=True)

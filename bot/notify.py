@@ -23,9 +23,9 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot import callbacks, holds, messages
-from bot.models import Alert, Delivery, PendingAlert
+from bot.models import Alert, Delivery, PendingAlert, PendingEdit
 from bot.pacer import Pacer
-from bot.render import render_alert_html, render_alert_text, render_digest_html, utf16_len
+from bot.render import render_alert_html, render_alert_text, render_digest_html, sources_line, utf16_len
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,14 @@ class ConsoleNotifier:
             self.stream.write(render_alert_text(p.alert, tz=self.tz, language=self.language) + "\n\n")
             self.stream.flush()
             yield Delivery(alert_id=p.id, sent=True)
+
+    async def edit_each(self, edits: Sequence[PendingEdit]) -> AsyncIterator[Delivery]:
+        """A console cannot edit what it printed: one line per edit, naming the article and its other outlets."""
+        for e in edits:
+            line = sources_line(e.sources, messages.lang(self.language), rich=False)
+            self.stream.write(f"✏️ {e.alert.article.title}\n{line}\n\n")
+            self.stream.flush()
+            yield Delivery(alert_id=e.outbox_id, sent=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,3 +340,78 @@ class TelegramNotifier:
             except TelegramError as e:
                 log.error("telegram error alert=%s chat=%d error=%s", ids, chat_id, self._scrub(e))
                 return job.deliveries(sent=False, error=self._scrub(e))
+
+    # ------------------------------------------------------------ "also reported by" edits
+
+    async def edit_each(self, edits: Sequence[PendingEdit]) -> AsyncIterator[Delivery]:
+        """Edit each sent alert's message to list the other outlets of its story; yield each outcome as a
+        Delivery (alert_id = the outbox id) as soon as it is known. Paced per chat through the same Pacer as
+        sends; edits that could not go out within MAX_BATCH_SECONDS stay pending. "Not modified" is success."""
+        queues: dict[int, deque[PendingEdit]] = {}
+        for edit in edits:
+            queues.setdefault(edit.alert.chat_id, deque()).append(edit)
+        deadline = time.monotonic() + MAX_BATCH_SECONDS
+        while queues:
+            chat_id, wait = self._soonest(queues)  # type: ignore[arg-type]
+            paused = self._paused_until - time.monotonic()
+            if paused > 0 or time.monotonic() + wait > deadline:
+                error = "flood control: waiting" if paused > 0 else "paced: chat rate limit"
+                for queue in queues.values():
+                    for edit in queue:
+                        later = max(paused, self.pacer.chat_wait(edit.alert.chat_id), 1.0)
+                        yield Delivery(edit.outbox_id, sent=False, error=error, retry_after=later)
+                return
+            edit = queues[chat_id].popleft()
+            if not queues[chat_id]:
+                del queues[chat_id]
+            async with self._chat_lock(chat_id):
+                slot = await self._pace(chat_id, wait_limit=MAX_BATCH_SECONDS)
+                try:
+                    outcome = await self._edit_one(edit)
+                except Exception as e:  # a bug here must leave the edit pending, not crash
+                    log.exception("edit crashed alert=%d chat=%d", edit.outbox_id, chat_id)
+                    outcome = Delivery(edit.outbox_id, sent=False, error=f"unexpected: {self._scrub(e)}")
+                finally:
+                    self.pacer.finished(chat_id, slot)
+            yield outcome
+
+    async def _edit_one(self, edit: PendingEdit) -> Delivery:
+        chat_id, alert_id = edit.alert.chat_id, edit.outbox_id
+        if edit.message_id is None:
+            return Delivery(alert_id, sent=False, permanent_error="no message id to edit")
+        _, language, tz = self._chat_prefs(chat_id)
+        rich = render_alert_html(edit.alert, tz=tz, language=language, now=edit.sent_at, sources=edit.sources)
+        url = edit.alert.article.url
+        preview = url if self.link_preview and url.startswith(("http://", "https://")) else None
+        job = Job(chat_id, (), rich, plain_of(rich, url), self._markup(edit.alert, language), preview)
+        text, parse_mode = job.rich, ParseMode.HTML
+        while True:
+            try:
+                await self.bot.edit_message_text(text, chat_id=chat_id, message_id=edit.message_id,
+                                                 parse_mode=parse_mode, reply_markup=job.markup,
+                                                 link_preview_options=self._preview(job))
+                return Delivery(alert_id, sent=True, message_id=edit.message_id)
+            except RetryAfter as e:
+                wait = seconds(e.retry_after)
+                if wait > RETRY_SLEEP_MAX:
+                    self._paused_until = max(self._paused_until, time.monotonic() + wait)
+                log.warning("flood control edit=%d chat=%d retry_after=%.0fs: left pending", alert_id, chat_id, wait)
+                return Delivery(alert_id, sent=False, error=f"flood control: retry after {wait:g}s", retry_after=wait)
+            except Forbidden as e:
+                log.warning("chat gone edit=%d chat=%d error=%s", alert_id, chat_id, self._scrub(e))
+                return Delivery(alert_id, sent=False, permanent_error=self._scrub(e), chat_gone=True)
+            except BadRequest as e:  # before NetworkError: BadRequest is a subclass
+                reason = e.message.lower()
+                if "message is not modified" in reason:
+                    return Delivery(alert_id, sent=True, message_id=edit.message_id)
+                if "can't parse entities" in reason and parse_mode is not None:
+                    log.error("our HTML was refused edit=%d chat=%d error=%s: editing as plain text",
+                              alert_id, chat_id, self._scrub(e))
+                    text, parse_mode = job.plain, None
+                    continue
+                gone = "chat not found" in reason or "user not found" in reason
+                log.warning("edit refused edit=%d chat=%d error=%s", alert_id, chat_id, self._scrub(e))
+                return Delivery(alert_id, sent=False, permanent_error=self._scrub(e), chat_gone=gone)
+            except TelegramError as e:  # timeouts, network errors, 5xx: transient
+                log.warning("edit failed edit=%d chat=%d error=%s", alert_id, chat_id, self._scrub(e))
+                return Delivery(alert_id, sent=False, error=self._scrub(e))

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
-from bot import fetch, parse, retry
+from bot import fetch, parse, retry, stories
 from bot.match import Matcher
-from bot.models import Alert, Article, Config, Delivery, Feed, FeedState, Match, PendingAlert, PollReport
+from bot.models import Alert, Article, Config, Delivery, Feed, FeedState, Match, PendingAlert, PendingEdit, PollReport
 from bot.store import Store
 
 if TYPE_CHECKING:  # bot.fulltext loads trafilatura (about a second): only a daemon with full text on pays for it
@@ -36,6 +36,8 @@ BODY_KEPT = 1500  # … and in all: the outbox carries the part the snippet is c
 
 class Notifier(Protocol):
     def send_each(self, pending: Sequence[PendingAlert]) -> AsyncIterator[Delivery]: ...
+
+    def edit_each(self, edits: Sequence[PendingEdit]) -> AsyncIterator[Delivery]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +82,18 @@ async def poll_feed(feed: Feed, state: FeedState, deps: Deps, live: Live) -> Pol
         store.record_failure(feed.id, parsed.problem)
         return PollReport(feed.id, "failed", error=parsed.problem, duration=time.perf_counter() - started)
     new = store.unseen(parsed.articles)
+    fresh = [a for a in new if store.known_alias(a) is None]  # the rest repeat a stored article: seen, not alerted
     baseline = config.polling.baseline_new_feeds and not state.baselined
-    new = new if baseline else await read_pages(feed, new, deps, live)
-    found = match_articles(new, live.matcher)
-    alerts = [] if baseline else alerts_for(new, live.matcher, deps.recipients, precomputed=found)
-    queued = store.record(feed.id, result, new, alerts, baselined=True, matched=rechecked_pairs(found))
+    fresh = [a for a in new if store.known_alias(a) is None]  # the rest repeat a stored article: seen, not alerted
+    baseline = config.polling.baseline_new_feeds and not state.baselined
+    fresh = fresh if baseline else await read_pages(feed, fresh, deps, live)
+    found = match_articles(fresh, live.matcher)
+    alerts = [] if baseline else alerts_for(fresh, live.matcher, deps.recipients, precomputed=found)
+    signatures = {a.uid: stories.signature(a.title, a.summary) for a in fresh}
+    # Stories, the one-alert-per-story filter and the outbox in one transaction: all of it or none.
+    queued = store.record_with_stories(feed.id, result, new, alerts, signatures=signatures, now=deps.clock(),
+                                       window=timedelta(hours=config.storage.story_window_hours), baselined=True,
+                                       matched=rechecked_pairs(found))
     outcome = "baselined" if baseline else ("new" if new else "unchanged")
     matched = len({a.article.uid for a in alerts})
     per_watchlist = Counter(w for _, w in {(a.article.uid, m.watchlist) for a in alerts for m in a.matches})
@@ -186,7 +195,27 @@ async def deliver(deps: Deps, limit: int = 100, stop: Callable[[], bool] | None 
                 deliveries.append(delivery)
                 if stop is not None and stop():
                     break
+        if stop is None or not stop():
+            await deliver_edits(deps, limit, stop)
     return deliveries
+
+
+async def deliver_edits(deps: Deps, limit: int = 100, stop: Callable[[], bool] | None = None) -> list[Delivery]:
+    """Send the due "also reported by" edits of sent alerts, recording each outcome at once (call with the
+    send lock held: after the due alerts, so that an edit never overtakes its message)."""
+    outcomes: list[Delivery] = []
+    edits = {e.outbox_id: e for e in deps.store.pending_edits(limit)}
+    if not edits:
+        return outcomes
+    async with contextlib.aclosing(deps.notifier.edit_each(list(edits.values()))) as each:
+        async for outcome in each:
+            deps.store.mark_edited(edits[outcome.alert_id], outcome)
+            outcomes.append(outcome)
+            if stop is not None and stop():
+                break
+    done = sum(o.sent for o in outcomes)
+    log.info("edits done=%d not_done=%d", done, len(outcomes) - done)
+    return outcomes
 
 
 def is_due(state: FeedState, feed: Feed, now: datetime, cap: float, retry_after: float = 0.0) -> bool:

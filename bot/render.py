@@ -29,6 +29,7 @@ MAX_BOLD = 40  # Telegram drops messages with more than 100 entities
 MAX_NAME = 80
 SNIPPET_MAX = 400
 MIN_TITLE = 40
+MAX_SOURCES = 8  # outlets named in "also reported by"; the rest are counted
 
 
 def utf16_len(s: str) -> int:
@@ -205,8 +206,32 @@ def _link(url: str, language: str) -> str:
     return f"🔗 {Fragment(url[:300]).html()}" if url else ""
 
 
+def count_sources(language: str, n: int) -> str:
+    """'٣ مصادر', 'مصدران', '11 sources': Arabic number agreement as messages.ago does for time units."""
+    forms = messages.UNITS[language]["source"]
+    if language == "en":
+        return f"{n} {forms[0] if n == 1 else forms[1]}"
+    if n == 1:
+        return f"{forms[0]} واحد"
+    if n == 2:
+        return forms[1]
+    return f"{messages.number(language, n)} {forms[2] if n <= 10 else forms[3]}"
+
+
+def sources_line(sources: Sequence[str], language: str, *, rich: bool = True) -> str:
+    """'📚 نقلته أيضًا: X، Y (٣ مصادر)': the other outlets that carried the story; the count includes this one."""
+    if not sources:
+        return ""
+    names = [Fragment(name[:MAX_NAME]).html(rich=rich) for name in sources[:MAX_SOURCES]]
+    sep = "، " if language == "ar" else ", "
+    more = f" +{messages.number(language, len(sources) - MAX_SOURCES)}" if len(sources) > MAX_SOURCES else ""
+    return messages.text(language, "also_reported_by", names=sep.join(names) + more,
+                         count=count_sources(language, len(sources) + 1))
+
+
 def _compose(alert: Alert, tz: ZoneInfo, language: str, now: datetime | None, *, rich: bool,
-             title_max: int | None, snippet_max: int | None, max_watchlists: int = MAX_WATCHLISTS) -> str:
+             title_max: int | None, snippet_max: int | None, max_watchlists: int = MAX_WATCHLISTS,
+             sources: Sequence[str] = ()) -> str:
     article = alert.article
     title = Fragment(article.title, _spans(alert.matches, "title", article.title))
     body = snippet_of(article, alert.matches)
@@ -222,6 +247,7 @@ def _compose(alert: Alert, tz: ZoneInfo, language: str, now: datetime | None, *,
     if snippet_max != 0:
         lines.append(body.html(snippet_max, rich=rich))
     lines.append(meta)
+    lines.append(sources_line(sources, language, rich=rich))
     lines.append(_link(article.url, language) if rich else f"🔗 {article.url}")
     lines = [line for line in lines if line]
     if rich:
@@ -230,13 +256,15 @@ def _compose(alert: Alert, tz: ZoneInfo, language: str, now: datetime | None, *,
 
 
 def render_alert_html(alert: Alert, *, tz: ZoneInfo, language: str, now: datetime | None = None,
-                      limit: int = 4096) -> str:
-    """Telegram HTML for one alert: every feed-derived piece escaped; shortened to fit `limit`."""
+                      limit: int = 4096, sources: Sequence[str] = ()) -> str:
+    """Telegram HTML for one alert: every feed-derived piece escaped; shortened to fit `limit`.
+    `sources`: the other outlets that carried its story, listed as "also reported by" (an edit's text)."""
     language = messages.lang(language)
     title_max: int | None = max(MIN_TITLE, limit // 2) if utf16_len(alert.article.title) > limit // 2 else None
     snippet_max: int | None = None
     for _ in range(12):
-        message = _compose(alert, tz, language, now, rich=True, title_max=title_max, snippet_max=snippet_max)
+        message = _compose(alert, tz, language, now, rich=True, title_max=title_max, snippet_max=snippet_max,
+                           sources=sources)
         over = visible_len(message) - limit
         if over <= 0:
             return message
@@ -248,13 +276,15 @@ def render_alert_html(alert: Alert, *, tz: ZoneInfo, language: str, now: datetim
             current = title_max or utf16_len(alert.article.title)
             title_max = max(MIN_TITLE, current - over - 8)
     # pathological headers (hundreds of long entry names): one watchlist line, the shortest title
-    return _compose(alert, tz, language, now, rich=True, title_max=MIN_TITLE, snippet_max=0, max_watchlists=1)
+    return _compose(alert, tz, language, now, rich=True, title_max=MIN_TITLE, snippet_max=0, max_watchlists=1,
+                    sources=sources)
 
 
-def render_alert_text(alert: Alert, *, tz: ZoneInfo, language: str, now: datetime | None = None) -> str:
+def render_alert_text(alert: Alert, *, tz: ZoneInfo, language: str, now: datetime | None = None,
+                      sources: Sequence[str] = ()) -> str:
     """The same alert for a terminal: plain text, matched words between asterisks."""
     language = messages.lang(language)
-    return _compose(alert, tz, language, now, rich=False, title_max=None, snippet_max=SNIPPET_MAX)
+    return _compose(alert, tz, language, now, rich=False, title_max=None, snippet_max=SNIPPET_MAX, sources=sources)
 
 
 DIGEST_SNIPPET = 200

@@ -120,6 +120,25 @@ def title_key(feed_id: str, title: str, published: datetime | None) -> int | Non
     return _key(f"{feed_id}\0{folded}\0{iso(published)[:10]}")
 
 
+@MIGRATIONS(name="m003_story_alerts")
+def m003_story_alerts(db: Database) -> None:
+    for sql in (
+        # what each chat was alerted for, per story: one alert per (story, chat, watchlist, entry)
+        """create table story_alerts (
+            story_id integer not null, chat_id integer not null, watchlist text not null, entry text not null,
+            outbox_id integer not null, primary key (story_id, chat_id, watchlist, entry)) without rowid""",
+        "create index story_alerts_outbox on story_alerts (outbox_id)",
+        # at most one pending "also reported by" edit per sent message, carrying the latest source list
+        """create table edits (
+            outbox_id integer primary key, sources text not null, version integer not null default 1,
+            status text not null default 'pending', attempts integer not null default 0, last_error text,
+            next_attempt_at text not null, updated_at text not null)""",
+        "create index edits_due on edits (status, next_attempt_at)",
+        "create index outbox_message on outbox (chat_id, message_id)",
+    ):
+        db.execute(sql)
+
+
 @MIGRATIONS(name="m005_pages")
 def m005_pages(db: Database) -> None:
     """Extracted article pages by canonical URL (full-text fetching), pruned by fetch time."""

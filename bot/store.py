@@ -21,6 +21,7 @@ from bot import schema
 from bot.models import Alert, Article, Delivery, FeedState, FetchResult, Match, PendingAlert, StoredArticle
 from bot.schema import iso as _iso
 from bot.schema import parse_dt as _dt
+from bot.storealerts import StoryAlertStore
 from bot.storechats import ChatStore
 from bot.storeconn import BUSY_TIMEOUT_SECONDS, CHUNK, Checkpointer, StoreError, explain
 from bot.storeconn import guarded as _guarded
@@ -56,8 +57,12 @@ def backoff_seconds(attempts: int) -> float:
     return min(BACKOFF_BASE_SECONDS * 2 ** min(attempts, 20), BACKOFF_CAP_SECONDS)
 
 
-class Store(ChatStore, StoryStore, PageStore):
-    """One SQLite file: feed state, seen articles and the alert outbox here; chats, stories, pages in mixins."""
+class Store(ChatStore, StoryStore, StoryAlertStore, PageStore):
+    """One SQLite file: feed state, seen articles and the alert outbox here; chats, stories, story alerts (with
+    their edits) and cached article pages in the mixins."""
+
+    _retry_wait = staticmethod(backoff_seconds)  # for StoryAlertStore
+    _alert_from_json = staticmethod(alert_from_json)
 
     def __init__(self, path: str | Path, *, clock: Callable[[], datetime] | None = None,
                  busy_timeout: float = BUSY_TIMEOUT_SECONDS, check: str = "auto") -> None:
@@ -339,6 +344,9 @@ class Store(ChatStore, StoryStore, PageStore):
             deleted += self.db.execute(f"delete from story_members where story_id in ({old})", [cutoff]).rowcount
             deleted += self.db.execute("delete from stories where last_seen_at < ?", [cutoff]).rowcount
             deleted += self.prune_pages(cutoff)
+            deleted += self.db.execute("delete from story_alerts where story_id not in (select id from stories)")\
+                .rowcount
+            deleted += self.db.execute("delete from edits where outbox_id not in (select id from outbox)").rowcount
         return deleted
 
     @_guarded

@@ -44,39 +44,43 @@ class StoryStore:
         Returns (story id, is_new_story); assigning the same article again returns its story and False.
         """
         with self.db.atomic():
-            row = self.db.execute("select story_id from story_members where uid = ?", [article.uid]).fetchone()
-            if row:
-                return str(row[0]), False
-            stamp = _iso(now)
-            cutoff = _iso(now - window)  # member ids grow with time, so the window is an id range too
-            first = self.db.execute("select id from story_members where seen_at >= ? order by seen_at limit 1",
-                                    [cutoff]).fetchone()
-            best: tuple[float, int] | None = None
-            bands = list(dict.fromkeys(signature.bands))
-            if first and bands:
-                marks = ",".join("?" * len(bands))
-                rows = self.db.execute(
-                    "select m.story_id, m.text from story_members m where m.id in (select distinct member_id "
-                    f"from story_bands where band in ({marks}) and member_id >= ?) and m.seen_at >= ? "
-                    "order by m.id desc limit ?", [*bands, first[0], cutoff, MAX_CANDIDATES]).fetchall()
-                for story_id, text in rows:
-                    if signature.same_story(text):
-                        score = signature.score(text)
-                        if best is None or score > best[0]:
-                            best = (score, story_id)
-            if best is None:
-                story_id = self.db.execute("insert into stories (created_at, last_seen_at) values (?, ?)",
-                                           [stamp, stamp]).lastrowid
-            else:
-                story_id = best[1]
-                self.db.execute("update stories set last_seen_at = max(last_seen_at, ?) where id = ?",
-                                [stamp, story_id])
-            member = self.db.execute(
-                "insert into story_members (uid, story_id, feed_id, feed_name, seen_at, text) "
-                "values (?, ?, ?, ?, ?, ?)",
-                [article.uid, story_id, article.feed_id, article.feed_name, stamp, signature.text]).lastrowid
-            self.db.conn.executemany("insert or ignore into story_bands (band, member_id) values (?, ?)",
-                                     [(band, member) for band in bands])
+            return self._assign(article, signature, now, window)
+
+    def _assign(self, article: Article, signature: Any, now: datetime, window: timedelta) -> tuple[str, bool]:
+        """assign_story's work, inside the caller's transaction (a nested savepoint would cost a sub-journal)."""
+        row = self.db.execute("select story_id from story_members where uid = ?", [article.uid]).fetchone()
+        if row:
+            return str(row[0]), False
+        stamp = _iso(now)
+        cutoff = _iso(now - window)  # member ids grow with time, so the window is an id range too
+        first = self.db.execute("select id from story_members where seen_at >= ? order by seen_at limit 1",
+                                [cutoff]).fetchone()
+        best: tuple[float, int] | None = None
+        bands = list(dict.fromkeys(signature.bands))
+        if first and bands:
+            marks = ",".join("?" * len(bands))
+            rows = self.db.execute(
+                "select m.story_id, m.text from story_members m where m.id in (select distinct member_id "
+                f"from story_bands where band in ({marks}) and member_id >= ?) and m.seen_at >= ? "
+                "order by m.id desc limit ?", [*bands, first[0], cutoff, MAX_CANDIDATES]).fetchall()
+            for story_id, text in rows:
+                if signature.same_story(text):
+                    score = signature.score(text)
+                    if best is None or score > best[0]:
+                        best = (score, story_id)
+        if best is None:
+            story_id = self.db.execute("insert into stories (created_at, last_seen_at) values (?, ?)",
+                                       [stamp, stamp]).lastrowid
+        else:
+            story_id = best[1]
+            self.db.execute("update stories set last_seen_at = max(last_seen_at, ?) where id = ?",
+                            [stamp, story_id])
+        member = self.db.execute(
+            "insert into story_members (uid, story_id, feed_id, feed_name, seen_at, text) "
+            "values (?, ?, ?, ?, ?, ?)",
+            [article.uid, story_id, article.feed_id, article.feed_name, stamp, signature.text]).lastrowid
+        self.db.conn.executemany("insert or ignore into story_bands (band, member_id) values (?, ?)",
+                                 [(band, member) for band in bands])
         return str(story_id), best is None
 
     @_guarded

@@ -258,6 +258,7 @@ def test_a_v1_database_upgrades_and_keeps_its_data(tmp_path):
         schema.migrate(fresh)
         assert schema.version(store.db) == schema.version(fresh)  # every later migration applied, in order
         assert schema.version(store.db)[:2] == ["m001_initial", "m002_stories_and_aliases"]
+        assert "m003_story_alerts" in schema.version(store.db)
         fresh.close()
         assert store.unseen([old]) == []
         state = store.feed_state("enab")
