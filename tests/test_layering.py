@@ -25,6 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "fetch": {"models", "retry"},
     "retry": set(),
     "parse": {"models", "htmltext", "urls", "feeddates"},
+    "parsepool": {"models", "parse"},
     "htmltext": set(),
     "urls": set(),
     "feeddates": set(),
@@ -56,7 +57,7 @@ ALLOWED: dict[str, set[str]] = {
     "opml": {"models"},
     "health": {"models", "config", "store"},
     "app": {"models", "config", "fetch", "pipeline", "logsetup", "match", "notify", "store", "commands", "metrics",
-            "health", "fulltext"},
+            "health", "fulltext", "parsepool"},
     "cli": {"config", "app", "match", "explain", "store", "__init__", "health", "status", "opml"},
 }
 
