@@ -42,6 +42,10 @@ BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 BASE_MOVERS = re.compile(rb"base\s*=|<!ENTITY", re.IGNORECASE)
 ID_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:guid|id)(?=[\s/>])([^>]*)>", re.IGNORECASE)
 NOT_PERMALINK = re.compile(rb"\s+ispermalink\s*=\s*([\"'])false\1\s*", re.IGNORECASE)
+# Base URIs (feed URLs) whose entries did need the base last time: parse those with it at once, not twice.
+# A hint only (either path gives the same result); per process, bounded, forgotten when full.
+_NEEDS_BASE: set[str] = set()
+NEEDS_BASE_LIMIT = 10_000
 
 
 def parse_feed(result: FetchResult, *, now: Callable[[], datetime] | None = None) -> ParsedFeed:
@@ -75,12 +79,16 @@ def _feedparser(body: bytes, headers: dict[str, str]):
     absolutely. So: parse without the base; keep that when the base would change none of the URIs we read
     (links, hrefs, permalink ids), else parse again with it. Feeds with xml:base or entities: with it at once.
     """
-    if not BASE_MOVERS.search(body):
+    location = headers.get("content-location", "")
+    if location not in _NEEDS_BASE and not BASE_MOVERS.search(body):
         bare = {k: v for k, v in headers.items() if k != "content-location"}
         d = _feedparser_with(body, bare)
-        base = _base_uri(headers.get("content-location", ""))
+        base = _base_uri(location)
         if base is not None and _base_changes_nothing(d.get("entries") or [], base, _ids_may_resolve(body)):
             return d
+        if len(_NEEDS_BASE) >= NEEDS_BASE_LIMIT:
+            _NEEDS_BASE.clear()
+        _NEEDS_BASE.add(location)
     return _feedparser_with(body, headers)
 
 

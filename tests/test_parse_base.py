@@ -37,7 +37,18 @@ def reference(r: FetchResult) -> tuple:
 
 
 def assert_same(r: FetchResult) -> None:
+    parse._NEEDS_BASE.clear()  # else a feed URL seen needing the base skips the shortcut under test
     assert parse.parse_feed(r, now=lambda: NOW).articles == reference(r)
+    assert parse.parse_feed(r, now=lambda: NOW).articles == reference(r)  # again, maybe remembered as needing it
+
+
+def test_a_feed_that_needs_the_base_is_remembered_and_one_that_does_not_is_not():
+    parse._NEEDS_BASE.clear()
+    relative = result(rss("<link>/archives/1</link>"), final_url="https://www.example.net/a/")
+    absolute = result(rss("<link>https://www.example.net/1</link>"), final_url="https://www.example.net/b/")
+    assert parse.parse_feed(relative).articles[0].url == "https://www.example.net/archives/1"
+    assert parse.parse_feed(absolute).articles[0].url == "https://www.example.net/1"
+    assert {"https://www.example.net/a/"} == parse._NEEDS_BASE
 
 
 def rss(*items: str, head: str = "", root: str = "<rss version=\"2.0\">") -> bytes:
