@@ -29,6 +29,7 @@ from bot.match import compile_matcher
 from bot.metrics import Metrics
 from bot.models import Config, Feed, PollReport
 from bot.notify import ConsoleNotifier, TelegramNotifier
+from bot.parsepool import ParsePool
 from bot.store import Store, StoreError
 
 if TYPE_CHECKING:
@@ -65,9 +66,12 @@ class Daemon:
         self.paused_until: float | None = None  # monotonic time; set while the disk is full
         self.fingerprint = _fingerprint(config)
         self.notifier = self._make_notifier(config)
+        # [polling] parse_workers > 0: parse in worker processes (started at the first parse), off the loop's GIL
+        self.parse_pool = ParsePool(config.polling.parse_workers) if config.polling.parse_workers else None
         self.deps = pipeline.Deps(store=self.store, http=self.http, notifier=self.notifier,
                                   recipients=self._recipients, clock=utcnow, send_lock=asyncio.Lock(),
-                                  pages=self._make_pages(config))
+                                  pages=self._make_pages(config),
+                                  parse_in_workers=self.parse_pool.parse if self.parse_pool else None)
 
     # ------------------------------------------------------------ wiring
 
@@ -342,6 +346,8 @@ class Daemon:
         if self.deps.pages is not None:
             await self.deps.pages.aclose()
         await self.http.aclose()
+        if self.parse_pool is not None:
+            await asyncio.to_thread(self.parse_pool.close)
         self.store.close()
 
 

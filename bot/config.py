@@ -350,7 +350,8 @@ def load(path: Path) -> Config:
     polling = PollingSettings(**table("polling", {
         "interval_seconds": _int(1), "timeout_seconds": _number(0), "max_bytes": _int(1024),
         "concurrency": _int(1), "per_host": _int(1), "max_backoff_seconds": _int(1),
-        "notify_after_failures": _int(1), "baseline_new_feeds": _bool, "user_agent": _nonempty}))
+        "notify_after_failures": _int(1), "baseline_new_feeds": _bool, "user_agent": _nonempty,
+        "parse_workers": _int(0, 64)}))
     telegram = TelegramSettings(**table("telegram", {
         "api_base_url": _base_url, "admins": _ids, "allowed_chats": _ids, "access": _choice("allowlist", "open"),
         "channels": _ids, "link_preview": _bool}))

@@ -87,10 +87,12 @@ def sane(when: datetime, now: datetime) -> datetime | None:
 
 
 def _plain(raw: str) -> str:
-    text = raw.translate(ARABIC_DIGITS)
-    text = MONTH_WORDS.sub(lambda m: f" {MONTHS[m.group(0)]} ", text)
-    text = WEEKDAYS.sub(" ", text).replace("،", ",")
-    return re.sub(r"\s+", " ", text).strip(" ,-")
+    text = raw
+    if not raw.isascii():  # digits, month and day names to translate are all non-ASCII
+        text = raw.translate(ARABIC_DIGITS)
+        text = MONTH_WORDS.sub(lambda m: f" {MONTHS[m.group(0)]} ", text)
+        text = WEEKDAYS.sub(" ", text).replace("،", ",")
+    return " ".join(text.split()).strip(" ,-")
 
 
 def _zone(name: str) -> tzinfo | None:

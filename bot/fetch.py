@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
+import importlib.util
 import mimetypes
 import socket
 import ssl
+import sys
 import zlib
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -36,10 +38,16 @@ class _Failure(Exception):
 def make_client(polling: PollingSettings) -> httpx.AsyncClient:
     """One shared client: our User-Agent, timeouts, connection limits; redirects are fetch_feed's job."""
     per_host = max(polling.concurrency, 1)
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        # httpcore runs `import sniffio` on every request; when it is absent each failed import rescans sys.path
+        # (about 30 % of the CPU of a 304 poll). None in sys.modules makes that import fail at once.
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
     return httpx.AsyncClient(
         headers={"User-Agent": polling.user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
         timeout=httpx.Timeout(polling.timeout_seconds),
-        limits=httpx.Limits(max_connections=per_host * 2, max_keepalive_connections=per_host),
+        # keep-alive for every connection the pool may open: a smaller cap closes one per request once feeds
+        # span more hosts than the cap (2,000 feeds on 8 hosts: 90 % of 304s paid a new TCP connection)
+        limits=httpx.Limits(max_connections=per_host * 2, max_keepalive_connections=per_host * 2),
         follow_redirects=False,
         mounts={"file://": FileTransport()},
     )
@@ -88,6 +96,7 @@ async def _fetch(client: httpx.AsyncClient, feed: Feed, state: FeedState, pollin
                 continue
             final_url = _public_url(str(response.url))
             if status == 304:
+                await response.aread()  # empty, but read to the end: else httpcore closes the keep-alive connection
                 return FetchResult(feed, 304, etag=response.headers.get("etag") or state.etag,
                                    last_modified=response.headers.get("last-modified") or state.last_modified,
                                    final_url=final_url, moved_to=moved_to)

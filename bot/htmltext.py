@@ -15,11 +15,15 @@ BREAKS = frozenset({
     "br", "p", "div", "li", "ul", "ol", "tr", "td", "th", "table", "h1", "h2", "h3", "h4", "h5", "h6",
     "blockquote", "section", "article", "header", "footer", "figure", "figcaption", "hr", "pre", "dd", "dt",
 })
-SPACES = re.compile(r"\s+")  # ZWJ/ZWNJ and bidi marks are not \s, so they stay
 CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 SOFT_HYPHEN = "\u00ad"
 TAG_HINT = re.compile(r"</?[A-Za-z][A-Za-z0-9]*[\s/>]")
 MARKUP_HINT = re.compile(r"<[A-Za-z!/?]|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]{1,31});")
+# Markup html.parser would read as nothing but bare tags and text: "<p>…</p><br/>" with no '&', no attribute,
+# no other '<'. Most feed summaries are this; they are stripped by a split instead of a parser (same result).
+PLAIN_TAG = r"<(?:[A-Za-z][A-Za-z0-9]*\s*/?|/[A-Za-z][A-Za-z0-9]*\s*)>"
+SIMPLE_MARKUP = re.compile(rf"[^<&]*(?:{PLAIN_TAG}[^<&]*)*")
+TAG_SPLIT = re.compile(rf"({PLAIN_TAG})")
 
 
 class _TextCollector(HTMLParser):
@@ -75,6 +79,9 @@ def html_to_text(markup: str | None, limit: int = 20_000) -> str:
 
 
 def _strip(markup: str, limit: int) -> str:
+    simple = _strip_simple(markup, limit * 2) if SIMPLE_MARKUP.fullmatch(markup) else None
+    if simple is not None:
+        return simple
     collector = _TextCollector(limit * 2)
     try:
         collector.feed(markup)
@@ -84,10 +91,30 @@ def _strip(markup: str, limit: int) -> str:
     return "".join(collector.parts)
 
 
+def _strip_simple(markup: str, limit: int) -> str | None:
+    """What _TextCollector(limit) collects from SIMPLE_MARKUP: breaks as spaces, other tags dropped.
+
+    None when a SKIP tag is there (html.parser reads <script>/<style> content raw): leave it to the parser.
+    """
+    parts: list[str] = []
+    size = 0
+    for n, piece in enumerate(TAG_SPLIT.split(markup)):
+        if n % 2 == 0:  # text between tags
+            if piece and size < limit:
+                parts.append(piece)
+                size += len(piece)
+            continue
+        tag = piece.strip("</>").rstrip().lower()  # "<br />" → "br"
+        if tag in SKIP:
+            return None
+        if tag in BREAKS:
+            parts.append(" ")
+    return "".join(parts)
+
+
 def clean_text(text: str, limit: int = 20_000) -> str:
     """Collapse whitespace, drop control characters and soft hyphens, cut at `limit` on a word boundary."""
-    text = CONTROLS.sub("", text.replace(SOFT_HYPHEN, ""))
-    text = SPACES.sub(" ", text).strip()
+    text = " ".join(CONTROLS.sub("", text.replace(SOFT_HYPHEN, "")).split())  # ZWJ/ZWNJ, bidi marks: not spaces
     if len(text) <= limit:
         return text
     cut = text.rfind(" ", int(limit * 0.9), limit - 1)

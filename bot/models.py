@@ -31,6 +31,7 @@ class PollingSettings:
     notify_after_failures: int = 5  # tell the admins after this many failures in a row, and on recovery
     baseline_new_feeds: bool = True  # first poll of a new feed records items without alerting
     user_agent: str = "arabic-news-alert-bot/0.1 (+self-hosted)"
+    parse_workers: int = 0  # 0: parse in a thread of the daemon; N: in N worker processes (read at start)
 
 
 @dataclass(frozen=True, slots=True)

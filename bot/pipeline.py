@@ -11,7 +11,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -58,6 +58,8 @@ class Deps:
     send_lock: asyncio.Lock
     retry_after: dict[str, float] = field(default_factory=dict)  # feed id → seconds its server asked us to wait
     pages: PageFetcher | None = None  # article pages, when [fulltext] is enabled
+    # worker processes (parsepool.ParsePool.parse) for parse_feed; None: a thread, sharing the loop's GIL
+    parse_in_workers: Callable[[parse.FetchResult], Awaitable[parse.ParsedFeed]] | None = None
 
 
 async def poll_feed(feed: Feed, state: FeedState, deps: Deps, live: Live) -> PollReport:
@@ -77,7 +79,8 @@ async def poll_feed(feed: Feed, state: FeedState, deps: Deps, live: Live) -> Pol
     if result.status == 304:
         store.record_not_modified(feed.id)
         return PollReport(feed.id, "not_modified", duration=time.perf_counter() - started)
-    parsed = await asyncio.to_thread(parse.parse_feed, result)
+    parsed = await (deps.parse_in_workers(result) if deps.parse_in_workers
+                    else asyncio.to_thread(parse.parse_feed, result))
     if parsed.problem and not parsed.articles:
         store.record_failure(feed.id, parsed.problem)
         return PollReport(feed.id, "failed", error=parsed.problem, duration=time.perf_counter() - started)

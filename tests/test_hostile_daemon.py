@@ -51,14 +51,14 @@ def serve_hostile(feed_server) -> None:
     feed_server.set("/healthy.xml", rss([]))
 
 
-def config_for(tmp_path: Path, feed_server) -> Path:
+def config_for(tmp_path: Path, feed_server, parse_workers: int = 0) -> Path:
     paths = {name: f"/{name}.xml" for name in [*BROKEN, "cp1256", "healthy"]}
     paths["loop"] = "/loop-a.xml"
     # All feeds share one local host here; per_host is lifted so that it models feeds on distinct hosts.
     return write_config(tmp_path / "config.toml", database=tmp_path / "bot.db",
                         feeds={name: feed_server.url(path) for name, path in paths.items()},
                         polling={"interval_seconds": 1, "timeout_seconds": TIMEOUT, "concurrency": 10, "per_host": 20,
-                                 "baseline_new_feeds": False})
+                                 "baseline_new_feeds": False, "parse_workers": parse_workers})
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -76,9 +76,10 @@ def feed_rows(config: Path) -> dict[str, str]:
     return rows
 
 
-def test_hostile_feeds_do_not_delay_the_healthy_one_and_their_reasons_are_stored(tmp_path, feed_server):
+@pytest.mark.parametrize("parse_workers", [0, 2], ids=["parse-in-thread", "parse-in-2-workers"])
+def test_hostile_feeds_do_not_delay_the_healthy_one_and_their_reasons_are_stored(tmp_path, feed_server, parse_workers):
     serve_hostile(feed_server)
-    config = config_for(tmp_path, feed_server)
+    config = config_for(tmp_path, feed_server, parse_workers)
     out = tmp_path / "out.log"
     proc = start_daemon(config, out)  # console alerts
     text = lambda: read_log(out)  # noqa: E731

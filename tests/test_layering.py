@@ -26,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "fetch": {"models", "retry"},
     "retry": set(),
     "parse": {"models", "htmltext", "urls", "feeddates"},
+    "parsepool": {"models", "parse"},
     "htmltext": set(),
     "urls": set(),
     "feeddates": set(),
@@ -59,7 +60,7 @@ ALLOWED: dict[str, set[str]] = {
     "opml": {"models"},
     "health": {"models", "config", "store"},
     "app": {"models", "config", "fetch", "pipeline", "logsetup", "match", "notify", "store", "commands", "metrics",
-            "health", "fulltext", "urls"},
+            "health", "fulltext", "urls", "parsepool"},
     "cli": {"config", "app", "match", "explain", "store", "__init__", "health", "status", "opml",
             "watchtest"},
 }
