@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from bot.normalize import Normalized, normalize, normalize_text
+from bot.normalize import normalize
 from bot.termindex import Hit, TermIndex
 from bot.tokens import SENTENCE_END, Token, word_table
 
@@ -36,16 +36,17 @@ class Occurrence(NamedTuple):
 class FieldWords:
     """One field, normalised and split into words, with what each word may stand for.
 
-    The offset map back to the original is built only when a span is asked for (most fields never need it).
+    Built only for fields that hold a candidate entry, which nearly always match: the offset map back to the
+    original is built with the normalised text, in the same pass.
     """
 
     def __init__(self, original: str, index: TermIndex):
         self.original = original
-        self.text = normalize_text(original)
+        self.norm = normalize(original)
+        self.text = self.norm.text
         self.words, self.starts, self.ends = word_table(self.text)
         self.count = len(self.words)
         self._sentence_ends = [m.start() for m in SENTENCE_END.finditer(self.text)]
-        self._norm: Normalized | None = None
         self.at: dict[int, dict[str, Hit]] = {}  # word position → watchlist word → best hit (hits only)
         self.where: dict[str, list[int]] = defaultdict(list)  # watchlist word → word positions
         for pos in index.hit_positions(self.words):
@@ -57,12 +58,6 @@ class FieldWords:
     def sentence(self, pos: int) -> int:
         """How many sentence ends come before the word at this position."""
         return bisect.bisect_right(self._sentence_ends, self.starts[pos])
-
-    @property
-    def norm(self) -> Normalized:
-        if self._norm is None:
-            self._norm = normalize(self.original)
-        return self._norm
 
     @property
     def tokens(self) -> list[Token]:

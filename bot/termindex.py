@@ -150,20 +150,23 @@ class TermIndex:
         SPLIT_DESIGNATOR in the answer means a designator may be split over two chunks (إس 400): look closer.
         """
         with self._lock:
-            if len(self._chunks) > MEMO_LIMIT:
-                self._chunks, self._words, self._seen, self._hit, self._gate = {}, {}, set(), set(), set()
-                self._hit_words = set()
-            for chunk in chunks - self._seen:
-                terms = self._chunks[chunk] = self._chunk_terms(chunk)
-                self._seen.add(chunk)
-                if terms:
-                    self._hit.add(chunk)
-                    if not terms.isdisjoint(self.anchors) or SPLIT_DESIGNATOR in terms:
-                        self._gate.add(chunk)
-            hit = chunks & self._hit
-            if hit.isdisjoint(self._gate):
+            if not self._seen.issuperset(chunks):  # C-level check; the steady state learns nothing new
+                self._learn(chunks)
+            if chunks.isdisjoint(self._gate):  # the gate is inside the hit set: one test says no to most texts
                 return None
             present: set[str] = set()
-            for chunk in hit:
+            for chunk in chunks & self._hit:
                 present |= self._chunks[chunk]
             return present
+
+    def _learn(self, chunks: set[str]) -> None:
+        if len(self._chunks) > MEMO_LIMIT:  # start again (then every chunk of this text is new)
+            self._chunks, self._words, self._seen, self._hit, self._gate = {}, {}, set(), set(), set()
+            self._hit_words = set()
+        for chunk in chunks - self._seen:
+            terms = self._chunks[chunk] = self._chunk_terms(chunk)
+            self._seen.add(chunk)
+            if terms:
+                self._hit.add(chunk)
+                if not terms.isdisjoint(self.anchors) or SPLIT_DESIGNATOR in terms:
+                    self._gate.add(chunk)
