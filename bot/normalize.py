@@ -145,13 +145,42 @@ def _irregular_runs() -> re.Pattern:
     return _irregular
 
 
-def _translate_run(m: re.Match) -> str:
-    return m.group().translate(_TABLE)
+_SIMPLE: dict[str, str] = {}  # character → what it becomes, for those replaced by one plain character or none
+
+
+def _simple(ch: str) -> str | None:
+    """What `ch` becomes if that is one character the rules leave alone, or nothing; else None."""
+    out = _SIMPLE.get(ch)
+    if out is None:
+        out = _TABLE[ord(ch)]
+        if len(out) > 1 or (out and _TABLE[ord(out)] != out):
+            return None
+        _SIMPLE[ch] = out
+    return out
+
+
+def _changes(text: str) -> dict[str, str] | None:
+    """The characters of `text` some rule changes, each with what it becomes; None if one becomes several."""
+    runs = _irregular_runs().findall(text)
+    if not runs:
+        return {}
+    out: dict[str, str] = {}
+    for ch in set("".join(runs)):
+        to = _simple(ch)
+        if to is None:
+            return None
+        out[ch] = to
+    return out
 
 
 def map_chars(text: str) -> str:
-    """Every character rule applied (= text.translate(_TABLE)), translating only the runs that change."""
-    return _irregular_runs().sub(_translate_run, text)
+    """Every character rule applied (= text.translate(_TABLE)): C-level replaces of the few characters that change."""
+    changes = _changes(text)
+    if changes is None:
+        return text.translate(_TABLE)
+    for ch, to in changes.items():
+        text = text.replace(ch, to)
+    return text
 
 # ---------------------------------------------------------------- designators: S-400, إس 400, اس400
 
@@ -229,6 +258,53 @@ def normalize_text(text: str) -> str:
 
 def normalize(text: str) -> Normalized:
     """The normalised text with, for every character, where it came from in `text`."""
+    changes = _changes(text)
+    if changes is None:
+        mapped, offsets = _mapped_with_offsets(text)
+    else:
+        mapped, gone = text, []
+        for ch, to in changes.items():
+            mapped = mapped.replace(ch, to)
+            if not to:
+                gone += _positions(text, ch)
+        offsets = _kept(len(text), gone)
+    joins = [m for m in designator_matches(mapped) if _gap_ok(m)]
+    if joins:
+        pieces, kept, last = [], [], 0
+        for m in joins:
+            a, b = m.span("lgap" if m.group("lat") is not None else "agap")
+            if a == b:
+                continue
+            pieces.append(mapped[last:a])
+            kept.extend(offsets[last:a])
+            last = b
+        pieces.append(mapped[last:])
+        kept.extend(offsets[last:])
+        mapped, offsets = "".join(pieces), kept
+    offsets.append(len(text))
+    return Normalized(mapped, tuple(offsets))
+
+
+def _positions(text: str, ch: str) -> list[int]:
+    found, at = [], text.find(ch)
+    while at >= 0:
+        found.append(at)
+        at = text.find(ch, at + 1)
+    return found
+
+
+def _kept(length: int, gone: list[int]) -> list[int]:
+    """Positions 0..length-1 but those in `gone`."""
+    kept, last = [], 0
+    for at in sorted(gone):
+        kept.extend(range(last, at))
+        last = at + 1
+    kept.extend(range(last, length))
+    return kept
+
+
+def _mapped_with_offsets(text: str) -> tuple[str, list[int]]:
+    """The general case (a character becomes several, e.g. a ligature): translate run by run."""
     table = _TABLE
     pieces, offsets, last = [], [], 0
     for m in _irregular_runs().finditer(text):  # between runs every character stays itself
@@ -247,22 +323,7 @@ def normalize(text: str) -> Normalized:
         last = b
     pieces.append(text[last:])
     offsets.extend(range(last, len(text)))
-    mapped = "".join(pieces)
-    joins = [m for m in designator_matches(mapped) if _gap_ok(m)]
-    if joins:
-        pieces, kept, last = [], [], 0
-        for m in joins:
-            a, b = m.span("lgap" if m.group("lat") is not None else "agap")
-            if a == b:
-                continue
-            pieces.append(mapped[last:a])
-            kept.extend(offsets[last:a])
-            last = b
-        pieces.append(mapped[last:])
-        kept.extend(offsets[last:])
-        mapped, offsets = "".join(pieces), kept
-    offsets.append(len(text))
-    return Normalized(mapped, tuple(offsets))
+    return "".join(pieces), offsets
 
 
 def original_span(original: str, norm: Normalized, start: int, end: int) -> tuple[int, int]:
