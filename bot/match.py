@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bot.models import Entry, Match, Watchlist
 from bot.normalize import normalize_text
-from bot.phrases import Candidates, FieldWords, Occurrence, Phrase, find
+from bot.phrases import Candidates, FieldWords, Occurrence, Phrase, find, sentence_window
 from bot.termindex import SPLIT_DESIGNATOR, TermIndex, fuzzy_score
 from bot.tokens import alternatives, canonical, words
 
@@ -99,11 +99,12 @@ class Matcher:
              exhaustive: bool = False) -> tuple[list[Match], dict]:
         """Match the fields; `exhaustive` skips every pre-filter (slow; tests use it as the reference)."""
         texts = {name: text for name, text in fields.items() if isinstance(text, str) and text}
-        chunks: set[str] = set()
-        for text in texts.values():
-            chunks.update(text.split())
-        present = self._index.scan(chunks)
-        if present is not None and SPLIT_DESIGNATOR in present:  # e.g. "إس 400": look at the joined words
+        field_chunks = {name: set(text.split()) for name, text in texts.items()}
+        chunks: set[str] = set().union(*field_chunks.values())
+        scanned = self._index.scan(chunks)
+        present, hit = scanned if scanned is not None else (None, set())
+        split = present is not None and SPLIT_DESIGNATOR in present
+        if split:  # e.g. "إس 400": look at the joined words
             present = {h.term_token for text in texts.values() for w in set(words(normalize_text(text)))
                        for h in self._index.hits(w)}
         candidates = self._candidates.entries(present) if present else []
@@ -111,13 +112,16 @@ class Matcher:
             candidates = list(range(len(self._entries)))
         if not candidates and trace is None:
             return [], {}
+        fast = not exhaustive and trace is None and not split
+        narrow = fast and not any(self._entries[number].entry.context for number in candidates)
         out: list[Match] = []
         views: dict[str, FieldWords] = {}
         for name, text in texts.items():
-            skip = not exhaustive and trace is None and len(texts) > 1
-            if skip and not self._index.touches(set(text.split())):
+            hit_chunks = field_chunks[name] & hit if fast else ()
+            if fast and not hit_chunks:
                 continue  # no chunk of this field stands for any watchlist word
-            view = views[name] = FieldWords(text, self._index)
+            window = sentence_window(text, hit_chunks) if narrow else None
+            view = views[name] = FieldWords(text, self._index, window)
             found: list[Match] = []
             for number in candidates:
                 found += self._entry_matches(self._entries[number], name, view, trace)

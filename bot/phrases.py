@@ -6,8 +6,9 @@ Owns phrase candidates and occurrences with their evidence; knows nothing of exc
 from __future__ import annotations
 
 import bisect
+import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from bot.normalize import normalize
@@ -40,9 +41,12 @@ class FieldWords:
     original is built with the normalised text, in the same pass.
     """
 
-    def __init__(self, original: str, index: TermIndex):
+    def __init__(self, original: str, index: TermIndex, window: tuple[int, int] | None = None):
+        """`window`: look only at original[start:end], whole sentences that hold every hit (see sentence_window)."""
         self.original = original
-        self.norm = normalize(original)
+        self._offset, end = window or (0, len(original))
+        self._seen = original[self._offset:end] if window else original
+        self.norm = normalize(self._seen)
         self.text = self.norm.text
         self.words, self.starts, self.ends = word_table(self.text)
         self.count = len(self.words)
@@ -65,7 +69,35 @@ class FieldWords:
 
     def span(self, first: int, last: int) -> tuple[int, int]:
         """Original [start, end) of words first..last."""
-        return self.norm.span(self.original, self.starts[first], self.ends[last])
+        start, end = self.norm.span(self._seen, self.starts[first], self.ends[last])
+        return start + self._offset, end + self._offset
+
+
+#: sentence ends that are safe window edges: none of them can sit inside a designator (إس\n400 can)
+_SAFE_END = re.compile(r"[.!?؟؛;]")
+
+
+def sentence_window(original: str, hit_chunks: Iterable[str]) -> tuple[int, int] | None:
+    """The whole sentences of `original` from the first to the last of these chunks; None for all of it.
+
+    Normalising, word splitting and the sentence-scoped rules (phrases, all_of, exclude) give the same answers
+    inside this window as in the whole field, with positions shifted: every character rule is local, and a
+    designator never spans . ! ? ؟ ؛ ; (the edges). Rules that reach across sentences (context) need the field.
+    """
+    first, last = len(original), 0
+    for chunk in hit_chunks:
+        first = min(first, original.find(chunk))
+        last = max(last, original.rfind(chunk) + len(chunk))
+    ends = [m.start() for m in _SAFE_END.finditer(original)]
+    if not ends or first >= last:
+        return None
+    i = bisect.bisect_left(ends, first)
+    start = ends[i - 1] + 1 if i else 0
+    j = bisect.bisect_left(ends, last)
+    end = ends[j] + 1 if j < len(ends) else len(original)
+    if start == 0 and end == len(original):
+        return None
+    return start, end
 
 
 def _layouts(n: int, anchor: int, pos: int) -> list[list[int]]:

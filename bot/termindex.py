@@ -139,12 +139,9 @@ class TermIndex:
                 terms.add(SPLIT_DESIGNATOR)
         return frozenset(terms)
 
-    def touches(self, chunks: set[str]) -> bool:
-        """Whether any of these (already scanned) chunks stands for a watchlist word."""
-        return not chunks.isdisjoint(self._hit)
-
-    def scan(self, chunks: set[str]) -> set[str] | None:
-        """Watchlist words the text's whitespace chunks may stand for; None if no anchor is among them.
+    def scan(self, chunks: set[str]) -> tuple[set[str], set[str]] | None:
+        """Watchlist words the text's whitespace chunks may stand for, and the chunks that stand for any;
+        None if no anchor is among them.
 
         Set operations over memoised chunks: only chunks never seen before are normalised and looked up.
         SPLIT_DESIGNATOR in the answer means a designator may be split over two chunks (إس 400): look closer.
@@ -155,9 +152,10 @@ class TermIndex:
             if chunks.isdisjoint(self._gate):  # the gate is inside the hit set: one test says no to most texts
                 return None
             present: set[str] = set()
-            for chunk in chunks & self._hit:
+            hit = chunks & self._hit
+            for chunk in hit:
                 present |= self._chunks[chunk]
-            return present
+            return present, hit
 
     def _learn(self, chunks: set[str]) -> None:
         if len(self._chunks) > MEMO_LIMIT:  # start again (then every chunk of this text is new)
