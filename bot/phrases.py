@@ -111,20 +111,30 @@ def _layouts(n: int, anchor: int, pos: int) -> list[list[int]]:
 
 def find(phrase: Phrase, field: FieldWords) -> list[Occurrence]:
     """Every place the phrase occurs in the field (one per first position, the tightest layout)."""
+    where, at, words, threshold = field.where, field.at, phrase.words, phrase.threshold
+    for word in words:
+        if word not in where:  # some word stands nowhere in the field: no layout can hold the phrase
+            return []
     found: dict[int, Occurrence] = {}
-    n = len(phrase.words)
-    for pos in field.where.get(phrase.words[phrase.anchor], ()):
+    n = len(words)
+    for pos in where[words[phrase.anchor]]:
         for layout in _layouts(n, phrase.anchor, pos):
-            if layout[0] < 0 or layout[-1] >= field.count or layout[0] in found:
+            first, last = layout[0], layout[-1]
+            if first < 0 or last >= field.count or first in found:
                 continue
-            if field.sentence(layout[0]) != field.sentence(layout[-1]):
+            if n > 1 and field.sentence(first) != field.sentence(last):
                 continue
-            hits = [field.at.get(p, {}).get(w) for p, w in zip(layout, phrase.words, strict=True)]
-            if any(h is None or h.score < phrase.threshold for h in hits):
-                continue
-            found[layout[0]] = Occurrence(phrase, layout[0], layout[-1], min(h.score for h in hits),
-                                          _rules(hits, gapped=layout[-1] - layout[0] + 1 > n))
-            break
+            hits: list[Hit] = []
+            for p, w in zip(layout, words, strict=True):
+                h = at.get(p)
+                h = h.get(w) if h is not None else None
+                if h is None or h.score < threshold:
+                    break
+                hits.append(h)
+            else:
+                found[first] = Occurrence(phrase, first, last, min(h.score for h in hits),
+                                          _rules(hits, gapped=last - first + 1 > n))
+                break
     return sorted(found.values(), key=lambda o: o.first)
 
 
