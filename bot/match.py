@@ -75,6 +75,9 @@ class Matcher:
                                 (p.words[p.anchor] for p in triggers))
         self._candidates = Candidates([p for c in entries for p in c.terms],
                                       [(number, c.all_of) for number, c in enumerate(entries) if c.all_of])
+        #: per entry, the words its sentence-scoped rules look for (terms, all_of, exclude)
+        self._rule_words = tuple(frozenset(w for p in (*c.terms, *(p for g in c.all_of for p in g), *c.exclude)
+                                           for w in p.words) for c in entries)
 
     @property
     def entry_count(self) -> int:
@@ -99,10 +102,11 @@ class Matcher:
              exhaustive: bool = False) -> tuple[list[Match], dict]:
         """Match the fields; `exhaustive` skips every pre-filter (slow; tests use it as the reference)."""
         texts = {name: text for name, text in fields.items() if isinstance(text, str) and text}
-        field_chunks = {name: set(text.split()) for name, text in texts.items()}
-        chunks: set[str] = set().union(*field_chunks.values())
+        chunks: set[str] = set()
+        for text in texts.values():
+            chunks.update(text.split())
         scanned = self._index.scan(chunks)
-        present, hit = scanned if scanned is not None else (None, set())
+        present, hit = scanned if scanned is not None else (None, {})
         split = present is not None and SPLIT_DESIGNATOR in present
         if split:  # e.g. "إس 400": look at the joined words
             present = {h.term_token for text in texts.values() for w in set(words(normalize_text(text)))
@@ -114,12 +118,15 @@ class Matcher:
             return [], {}
         fast = not exhaustive and trace is None and not split
         narrow = fast and not any(self._entries[number].entry.context for number in candidates)
+        if narrow:  # the chunks that stand for a word some candidate's rules look for
+            wanted = frozenset().union(*(self._rule_words[number] for number in candidates))
+            hit = {chunk: terms for chunk, terms in hit.items() if not terms.isdisjoint(wanted)}
         out: list[Match] = []
         views: dict[str, FieldWords] = {}
         for name, text in texts.items():
-            hit_chunks = field_chunks[name] & hit if fast else ()
+            hit_chunks = hit.keys() & text.split() if fast else ()
             if fast and not hit_chunks:
-                continue  # no chunk of this field stands for any watchlist word
+                continue  # no chunk of this field stands for a word the candidates look for
             window = sentence_window(text, hit_chunks) if narrow else None
             view = views[name] = FieldWords(text, self._index, window)
             found: list[Match] = []

@@ -139,9 +139,9 @@ class TermIndex:
                 terms.add(SPLIT_DESIGNATOR)
         return frozenset(terms)
 
-    def scan(self, chunks: set[str]) -> tuple[set[str], set[str]] | None:
-        """Watchlist words the text's whitespace chunks may stand for, and the chunks that stand for any;
-        None if no anchor is among them.
+    def scan(self, chunks: set[str]) -> tuple[set[str], dict[str, frozenset[str]]] | None:
+        """Watchlist words the text's whitespace chunks may stand for, and each chunk that stands for some with
+        those words; None if no anchor is among them.
 
         Set operations over memoised chunks: only chunks never seen before are normalised and looked up.
         SPLIT_DESIGNATOR in the answer means a designator may be split over two chunks (إس 400): look closer.
@@ -152,9 +152,9 @@ class TermIndex:
             if chunks.isdisjoint(self._gate):  # the gate is inside the hit set: one test says no to most texts
                 return None
             present: set[str] = set()
-            hit = chunks & self._hit
-            for chunk in hit:
-                present |= self._chunks[chunk]
+            hit = {chunk: self._chunks[chunk] for chunk in chunks & self._hit}
+            for terms in hit.values():
+                present |= terms
             return present, hit
 
     def _learn(self, chunks: set[str]) -> None:
