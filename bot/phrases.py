@@ -93,7 +93,7 @@ def sentence_window(original: str, hit_chunks: Iterable[str]) -> tuple[int, int]
         return None
     i = bisect.bisect_left(ends, first)
     start = ends[i - 1] + 1 if i else 0
-    j = bisect.bisect_left(ends, last)
+    j = bisect.bisect_left(ends, last - 1)  # a chunk may end with its sentence's full stop
     end = ends[j] + 1 if j < len(ends) else len(original)
     if start == 0 and end == len(original):
         return None
