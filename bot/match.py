@@ -75,9 +75,9 @@ class Matcher:
                                 (p.words[p.anchor] for p in triggers))
         self._candidates = Candidates([p for c in entries for p in c.terms],
                                       [(number, c.all_of) for number, c in enumerate(entries) if c.all_of])
-        #: per entry, the words its sentence-scoped rules look for (terms, all_of, exclude)
-        self._rule_words = tuple(frozenset(w for p in (*c.terms, *(p for g in c.all_of for p in g), *c.exclude)
-                                           for w in p.words) for c in entries)
+        #: per entry, the anchor word of each term and all_of phrase: every occurrence holds one in its sentence
+        self._anchors = tuple(frozenset(p.words[p.anchor] for p in (*c.terms, *(p for g in c.all_of for p in g)))
+                              for c in entries)
 
     @property
     def entry_count(self) -> int:
@@ -118,15 +118,15 @@ class Matcher:
             return [], {}
         fast = not exhaustive and trace is None and not split
         narrow = fast and not any(self._entries[number].entry.context for number in candidates)
-        if narrow:  # the chunks that stand for a word some candidate's rules look for
-            wanted = frozenset().union(*(self._rule_words[number] for number in candidates))
+        if narrow:  # the chunks that stand for the anchor of some candidate's phrase
+            wanted = frozenset().union(*(self._anchors[number] for number in candidates))
             hit = {chunk: terms for chunk, terms in hit.items() if not terms.isdisjoint(wanted)}
         out: list[Match] = []
         views: dict[str, FieldWords] = {}
         for name, text in texts.items():
             hit_chunks = hit.keys() & text.split() if fast else ()
             if fast and not hit_chunks:
-                continue  # no chunk of this field stands for a word the candidates look for
+                continue  # no chunk of this field stands for a word (an anchor) the candidates need
             window = sentence_window(text, hit_chunks) if narrow else None
             view = views[name] = FieldWords(text, self._index, window)
             found: list[Match] = []

@@ -6,6 +6,7 @@ Owns phrase candidates and occurrences with their evidence; knows nothing of exc
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -82,7 +83,9 @@ def sentence_window(original: str, hit_chunks: Iterable[str]) -> tuple[int, int]
 
     Normalising, word splitting and the sentence-scoped rules (phrases, all_of, exclude) give the same answers
     inside this window as in the whole field, with positions shifted: every character rule is local, and a
-    designator never spans . ! ? ؟ ؛ ; (the edges). Rules that reach across sentences (context) need the field.
+    designator never spans . ! ? ؟ ؛ ; (the edges). So the chunks holding the anchor words of the candidate
+    entries' phrases are enough: every occurrence holds its anchor in its own sentence. Rules that reach across
+    sentences (context) need the whole field.
     """
     first, last = len(original), 0
     for chunk in hit_chunks:
@@ -100,13 +103,14 @@ def sentence_window(original: str, hit_chunks: Iterable[str]) -> tuple[int, int]
     return start, end
 
 
-def _layouts(n: int, anchor: int, pos: int) -> list[list[int]]:
-    """Token positions for a phrase of n words with its anchor at pos: no gap first, then one gap anywhere."""
-    plain = [pos - anchor + m for m in range(n)]
-    out = [plain]
+@functools.cache
+def _shapes(n: int, anchor: int) -> tuple[tuple[int, ...], ...]:
+    """Word offsets from the anchor for a phrase of n words: no gap first, then one gap anywhere."""
+    plain = [m - anchor for m in range(n)]
+    out = [tuple(plain)]
     for gap in range(1, n):
-        out.append([p + (1 if m >= gap else 0) - (1 if anchor >= gap else 0) for m, p in enumerate(plain)])
-    return out
+        out.append(tuple(p + (1 if m >= gap else 0) - (1 if anchor >= gap else 0) for m, p in enumerate(plain)))
+    return tuple(out)
 
 
 def find(phrase: Phrase, field: FieldWords) -> list[Occurrence]:
@@ -115,18 +119,23 @@ def find(phrase: Phrase, field: FieldWords) -> list[Occurrence]:
     for word in words:
         if word not in where:  # some word stands nowhere in the field: no layout can hold the phrase
             return []
-    found: dict[int, Occurrence] = {}
     n = len(words)
+    if n == 1:
+        return [Occurrence(phrase, pos, pos, h.score, _rules([h], gapped=False))
+                for pos in where[words[0]] if (h := at[pos][words[0]]).score >= threshold]
+    found: dict[int, Occurrence] = {}
+    shapes = _shapes(n, phrase.anchor)
+    count = field.count
     for pos in where[words[phrase.anchor]]:
-        for layout in _layouts(n, phrase.anchor, pos):
-            first, last = layout[0], layout[-1]
-            if first < 0 or last >= field.count or first in found:
+        for shape in shapes:
+            first, last = pos + shape[0], pos + shape[-1]
+            if first < 0 or last >= count or first in found:
                 continue
-            if n > 1 and field.sentence(first) != field.sentence(last):
+            if field.sentence(first) != field.sentence(last):
                 continue
             hits: list[Hit] = []
-            for p, w in zip(layout, words, strict=True):
-                h = at.get(p)
+            for d, w in zip(shape, words, strict=True):
+                h = at.get(pos + d)
                 h = h.get(w) if h is not None else None
                 if h is None or h.score < threshold:
                     break
