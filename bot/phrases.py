@@ -54,11 +54,10 @@ class FieldWords:
         self._sentence_ends = [m.start() for m in SENTENCE_END.finditer(self.text)]
         self.at: dict[int, dict[str, Hit]] = {}  # word position → watchlist word → best hit (hits only)
         self.where: dict[str, list[int]] = defaultdict(list)  # watchlist word → word positions
-        for pos in index.hit_positions(self.words):
-            found = index.hits(self.words[pos])
-            self.at[pos] = {h.term_token: h for h in found}
-            for h in found:
-                self.where[h.term_token].append(pos)
+        for pos, found in index.hit_maps(self.words):
+            self.at[pos] = found
+            for term_token in found:
+                self.where[term_token].append(pos)
 
     def sentence(self, pos: int) -> int:
         """How many sentence ends come before the word at this position."""

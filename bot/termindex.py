@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from itertools import compress
 from typing import NamedTuple
 
 from rapidfuzz import fuzz
@@ -82,7 +81,7 @@ class TermIndex:
         self.prefixes = frozenset(designator_prefix(w) for w in self.thresholds if w[-1:].isdigit()) - {None}
         self._lock = threading.Lock()
         self._words: dict[str, tuple[Hit, ...]] = {}  # normalised word → hits
-        self._hit_words: set[str] = set()  # the words above with at least one hit
+        self._hit_words: dict[str, dict[str, Hit]] = {}  # the words above with at least one hit → their hits
         self._chunks: dict[str, frozenset[str]] = {}  # raw chunk of text → watchlist words it may stand for
         self._seen: set[str] = set()  # the chunks in the memo (a set: set difference stays C-fast)
         self._hit: set[str] = set()  # chunks standing for some watchlist word
@@ -122,14 +121,15 @@ class TermIndex:
         if found is None:
             found = self._words[word] = self.compute(word)
             if found:
-                self._hit_words.add(word)
+                self._hit_words[word] = {h.term_token: h for h in found}
         return found
 
-    def hit_positions(self, text_words: list[str]) -> list[int]:
-        """Positions of the words that stand for some watchlist word (C-level scan once all are memoised)."""
+    def hit_maps(self, text_words: list[str]) -> list[tuple[int, dict[str, Hit]]]:
+        """For each word that stands for some watchlist word: its position, and watchlist word → best hit
+        (the maps are memoised and shared: read them, never change them)."""
         for word in set(text_words).difference(self._words):
             self.hits(word)
-        return list(compress(range(len(text_words)), map(self._hit_words.__contains__, text_words)))
+        return [(pos, found) for pos, found in enumerate(map(self._hit_words.get, text_words)) if found]
 
     def _chunk_terms(self, chunk: str) -> frozenset[str]:
         terms: set[str] = set()
@@ -160,7 +160,7 @@ class TermIndex:
     def _learn(self, chunks: set[str]) -> None:
         if len(self._chunks) > MEMO_LIMIT:  # start again (then every chunk of this text is new)
             self._chunks, self._words, self._seen, self._hit, self._gate = {}, {}, set(), set(), set()
-            self._hit_words = set()
+            self._hit_words = {}
         for chunk in chunks - self._seen:
             terms = self._chunks[chunk] = self._chunk_terms(chunk)
             self._seen.add(chunk)
