@@ -143,6 +143,8 @@ class Matcher:
         occurrences += self._all_of(c, view, field, trace)
         if c.exclude and occurrences:
             occurrences = self._without_excluded(c, view, occurrences, field, trace)
+        if len(occurrences) < 2:
+            return [self._to_match(c, field, view, o) for o in occurrences]
         kept: list[Occurrence] = []
         for o in sorted(occurrences, key=lambda o: (o.first, -(o.last - o.first), -o.score)):
             if not any(k.first <= o.first and o.last <= k.last for k in kept):

@@ -146,7 +146,12 @@ def find(phrase: Phrase, field: FieldWords) -> list[Occurrence]:
     return sorted(found.values(), key=lambda o: o.first)
 
 
+_EXACT = ("exact",)
+
+
 def _rules(hits: list[Hit], gapped: bool) -> tuple[str, ...]:
+    if not gapped and not any(h.fuzzy or h.clitic for h in hits):
+        return _EXACT
     fuzzy = [h.score for h in hits if h.fuzzy]
     rules = [f"fuzzy:{min(fuzzy):g}" if fuzzy else "exact"]
     rules += [f"clitic:{h.clitic}" for h in hits if h.clitic]
