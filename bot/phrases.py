@@ -54,6 +54,7 @@ class FieldWords:
         self._sentence_ends = [m.start() for m in SENTENCE_END.finditer(self.text)]
         self.at: dict[int, dict[str, Hit]] = {}  # word position → watchlist word → best hit (hits only)
         self.where: dict[str, list[int]] = defaultdict(list)  # watchlist word → word positions
+        self.found: dict[tuple, list[Occurrence]] = {}  # what find() found, by phrase words/anchor/threshold
         for pos, found in index.hit_maps(self.words):
             self.at[pos] = found
             for term_token in found:
@@ -113,7 +114,20 @@ def _shapes(n: int, anchor: int) -> tuple[tuple[int, ...], ...]:
 
 
 def find(phrase: Phrase, field: FieldWords) -> list[Occurrence]:
-    """Every place the phrase occurs in the field (one per first position, the tightest layout)."""
+    """Every place the phrase occurs in the field (one per first position, the tightest layout).
+
+    Entries often share a phrase (the same alias in several entries): each one is looked for once per field.
+    """
+    key = (phrase.words, phrase.anchor, phrase.threshold)
+    found = field.found.get(key)
+    if found is None:
+        found = field.found[key] = _find(phrase, field)
+    elif found and found[0].phrase is not phrase:
+        found = [o._replace(phrase=phrase) for o in found]
+    return found
+
+
+def _find(phrase: Phrase, field: FieldWords) -> list[Occurrence]:
     where, at, words, threshold = field.where, field.at, phrase.words, phrase.threshold
     for word in words:
         if word not in where:  # some word stands nowhere in the field: no layout can hold the phrase
