@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import sys
 import time
@@ -129,6 +130,7 @@ def main() -> None:
     rng = random.Random(400)
     print(f"Python {sys.version.split()[0]}, one core, rates per CPU-second; {args.articles} articles of ~900 bytes "
           "per size (cold: empty word memo; warm: the same articles again)")
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(f"{'entries':>8} {'compile s':>9} {'cold art/s':>11} {'warm art/s':>11} {'naive art/s':>12} "
           f"{'speed-up':>9} {'hit rate':>9} {'memory MB':>10}")
     warm_rates = {}
@@ -159,6 +161,8 @@ def main() -> None:
           f"{with_memo_mb:.1f} MB")
     print(f"cost growth 10 → 10,000 entries (warm): {warm_rates[10] / warm_rates[10_000]:.2f}x "
           f"(target ≤ 3x); targets: ≥20,000 art/s at 1,000, ≥10,000 at 10,000, ≤100 MB at 10,000")
+    print("load average at end: {:.2f} {:.2f} {:.2f} (other processes slow the CPU-time rates a little too)"
+          .format(*os.getloadavg()))
 
 
 if __name__ == "__main__":

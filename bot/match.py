@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bot.models import Entry, Match, Watchlist
 from bot.normalize import normalize_text
-from bot.phrases import Candidates, FieldWords, Occurrence, Phrase, find
+from bot.phrases import Candidates, FieldWords, Occurrence, Phrase, find, sentence_window
 from bot.termindex import SPLIT_DESIGNATOR, TermIndex, fuzzy_score
 from bot.tokens import alternatives, canonical, words
 
@@ -75,6 +75,9 @@ class Matcher:
                                 (p.words[p.anchor] for p in triggers))
         self._candidates = Candidates([p for c in entries for p in c.terms],
                                       [(number, c.all_of) for number, c in enumerate(entries) if c.all_of])
+        #: per entry, the anchor word of each term and all_of phrase: every occurrence holds one in its sentence
+        self._anchors = tuple(frozenset(p.words[p.anchor] for p in (*c.terms, *(p for g in c.all_of for p in g)))
+                              for c in entries)
 
     @property
     def entry_count(self) -> int:
@@ -102,8 +105,10 @@ class Matcher:
         chunks: set[str] = set()
         for text in texts.values():
             chunks.update(text.split())
-        present = self._index.scan(chunks)
-        if present is not None and SPLIT_DESIGNATOR in present:  # e.g. "إس 400": look at the joined words
+        scanned = self._index.scan(chunks)
+        present, hit = scanned if scanned is not None else (None, {})
+        split = present is not None and SPLIT_DESIGNATOR in present
+        if split:  # e.g. "إس 400": look at the joined words
             present = {h.term_token for text in texts.values() for w in set(words(normalize_text(text)))
                        for h in self._index.hits(w)}
         candidates = self._candidates.entries(present) if present else []
@@ -111,13 +116,19 @@ class Matcher:
             candidates = list(range(len(self._entries)))
         if not candidates and trace is None:
             return [], {}
+        fast = not exhaustive and trace is None and not split
+        narrow = fast and not any(self._entries[number].entry.context for number in candidates)
+        if narrow:  # the chunks that stand for the anchor of some candidate's phrase
+            wanted = frozenset().union(*(self._anchors[number] for number in candidates))
+            hit = {chunk: terms for chunk, terms in hit.items() if not terms.isdisjoint(wanted)}
         out: list[Match] = []
         views: dict[str, FieldWords] = {}
         for name, text in texts.items():
-            skip = not exhaustive and trace is None and len(texts) > 1
-            if skip and not self._index.touches(set(text.split())):
-                continue  # no chunk of this field stands for any watchlist word
-            view = views[name] = FieldWords(text, self._index)
+            hit_chunks = hit.keys() & text.split() if fast else ()
+            if fast and not hit_chunks:
+                continue  # no chunk of this field stands for a word (an anchor) the candidates need
+            window = sentence_window(text, hit_chunks) if narrow else None
+            view = views[name] = FieldWords(text, self._index, window)
             found: list[Match] = []
             for number in candidates:
                 found += self._entry_matches(self._entries[number], name, view, trace)
@@ -132,6 +143,8 @@ class Matcher:
         occurrences += self._all_of(c, view, field, trace)
         if c.exclude and occurrences:
             occurrences = self._without_excluded(c, view, occurrences, field, trace)
+        if len(occurrences) < 2:
+            return [self._to_match(c, field, view, o) for o in occurrences]
         kept: list[Occurrence] = []
         for o in sorted(occurrences, key=lambda o: (o.first, -(o.last - o.first), -o.score)):
             if not any(k.first <= o.first and o.last <= k.last for k in kept):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from itertools import compress
 
 # ---------------------------------------------------------------- the rules, one small function each
 
@@ -127,6 +126,62 @@ class _CharTable(dict):
 
 _TABLE = _CharTable()
 
+#: ranges checked once (on first use) for characters the rules leave alone: Latin, Arabic, general punctuation
+_PLAIN_RANGES = ((0x0000, 0x0800), (0x2000, 0x2070))
+_irregular: re.Pattern | None = None
+
+
+def _irregular_runs() -> re.Pattern:
+    """Runs of characters some rule may change: everything outside the precomputed identity characters."""
+    global _irregular  # a cache filled on first use, never configuration
+    if _irregular is None:
+        keep = [c for lo, hi in _PLAIN_RANGES for c in range(lo, hi) if _TABLE[c] == chr(c)]
+        spans, first = [], keep[0]
+        for prev, cur in zip(keep, [*keep[1:], -1], strict=True):
+            if cur != prev + 1:
+                spans.append(re.escape(chr(first)) + ("-" + re.escape(chr(prev)) if prev > first else ""))
+                first = cur
+        _irregular = re.compile("[^" + "".join(spans) + "]+")
+    return _irregular
+
+
+_SIMPLE: dict[str, str] = {}  # character → what it becomes, for those replaced by one plain character or none
+
+
+def _simple(ch: str) -> str | None:
+    """What `ch` becomes if that is one character the rules leave alone, or nothing; else None."""
+    out = _SIMPLE.get(ch)
+    if out is None:
+        out = _TABLE[ord(ch)]
+        if len(out) > 1 or (out and _TABLE[ord(out)] != out):
+            return None
+        _SIMPLE[ch] = out
+    return out
+
+
+def _changes(text: str) -> dict[str, str] | None:
+    """The characters of `text` some rule changes, each with what it becomes; None if one becomes several."""
+    runs = _irregular_runs().findall(text)
+    if not runs:
+        return {}
+    out: dict[str, str] = {}
+    for ch in set("".join(runs)):
+        to = _simple(ch)
+        if to is None:
+            return None
+        out[ch] = to
+    return out
+
+
+def map_chars(text: str) -> str:
+    """Every character rule applied (= text.translate(_TABLE)): C-level replaces of the few characters that change."""
+    changes = _changes(text)
+    if changes is None:
+        return text.translate(_TABLE)
+    for ch, to in changes.items():
+        text = text.replace(ch, to)
+    return text
+
 # ---------------------------------------------------------------- designators: S-400, إس 400, اس400
 
 #: Arabic spellings of Latin letter names that stand before a number in weapon designators
@@ -147,9 +202,36 @@ def _gap_ok(m: re.Match) -> bool:
     return True
 
 
+_DIGIT_RUN = re.compile(r"\d+")
+_REACH = 7  # a designator's letters and gap take at most this many characters before its number
+
+
+def designator_matches(text: str) -> list[re.Match]:
+    """What `_DESIGNATOR.finditer(text)` yields, found by trying only the few places before each number."""
+    out: list[re.Match] = []
+    done = 0  # end of the previous number: no match can start before it
+    for d in _DIGIT_RUN.finditer(text):
+        start = d.start()
+        for at in range(max(done, start - _REACH), start):
+            m = _DESIGNATOR.match(text, at)
+            if m is not None:
+                out.append(m)
+                break
+        done = d.end()
+    return out
+
+
 def join_designators(text: str) -> str:
     """S-400 = S 400 = s400; إس-400 = إس 400 = اس400 (a bare 400 stays a bare number)."""
-    return _DESIGNATOR.sub(lambda m: m.group(0) if not _gap_ok(m) else _joined(m), text)
+    found = [m for m in designator_matches(text) if _gap_ok(m)]
+    if not found:
+        return text
+    pieces, last = [], 0
+    for m in found:
+        pieces += (text[last:m.start()], _joined(m))
+        last = m.end()
+    pieces.append(text[last:])
+    return "".join(pieces)
 
 
 def _joined(m: re.Match) -> str:
@@ -170,35 +252,78 @@ class Normalized:
 
 
 def normalize_text(text: str) -> str:
-    """The normalised text alone (fast path: one str.translate and one regex pass)."""
-    return join_designators(text.translate(_TABLE))
+    """The normalised text alone (fast path: only changing runs translated, designators looked for at numbers)."""
+    return join_designators(map_chars(text))
 
 
 def normalize(text: str) -> Normalized:
     """The normalised text with, for every character, where it came from in `text`."""
-    table = _TABLE
-    outs = list(map(table.__getitem__, map(ord, text)))
-    lengths = list(map(len, outs))
-    mapped = "".join(outs)
-    if len(mapped) == len(lengths) - lengths.count(0):  # no character became several: C-speed offsets
-        offsets = list(compress(range(len(text)), lengths))
+    changes = _changes(text)
+    if changes is None:
+        mapped, offsets = _mapped_with_offsets(text)
     else:
-        offsets = [i for i, n in enumerate(lengths) for _ in range(n)]
-    pieces, kept, last = [], [], 0
-    for m in _DESIGNATOR.finditer(mapped):
-        if not _gap_ok(m):
-            continue
-        gap = "lgap" if m.group("lat") is not None else "agap"
-        a, b = m.span(gap)
-        if a == b:
-            continue
-        pieces.append(mapped[last:a])
-        kept.extend(offsets[last:a])
+        mapped, gone = text, []
+        for ch, to in changes.items():
+            mapped = mapped.replace(ch, to)
+            if not to:
+                gone += _positions(text, ch)
+        offsets = _kept(len(text), gone)
+    joins = [m for m in designator_matches(mapped) if _gap_ok(m)]
+    if joins:
+        pieces, kept, last = [], [], 0
+        for m in joins:
+            a, b = m.span("lgap" if m.group("lat") is not None else "agap")
+            if a == b:
+                continue
+            pieces.append(mapped[last:a])
+            kept.extend(offsets[last:a])
+            last = b
+        pieces.append(mapped[last:])
+        kept.extend(offsets[last:])
+        mapped, offsets = "".join(pieces), kept
+    offsets.append(len(text))
+    return Normalized(mapped, tuple(offsets))
+
+
+def _positions(text: str, ch: str) -> list[int]:
+    found, at = [], text.find(ch)
+    while at >= 0:
+        found.append(at)
+        at = text.find(ch, at + 1)
+    return found
+
+
+def _kept(length: int, gone: list[int]) -> list[int]:
+    """Positions 0..length-1 but those in `gone`."""
+    kept, last = [], 0
+    for at in sorted(gone):
+        kept.extend(range(last, at))
+        last = at + 1
+    kept.extend(range(last, length))
+    return kept
+
+
+def _mapped_with_offsets(text: str) -> tuple[str, list[int]]:
+    """The general case (a character becomes several, e.g. a ligature): translate run by run."""
+    table = _TABLE
+    pieces, offsets, last = [], [], 0
+    for m in _irregular_runs().finditer(text):  # between runs every character stays itself
+        a, b = m.span()
+        run = m.group()
+        out = run.translate(table)
+        if last < a:
+            pieces.append(text[last:a])
+            offsets.extend(range(last, a))
+        pieces.append(out)
+        if b - a == 1:  # one character: all it became comes from it
+            offsets.extend([a] * len(out))
+        else:
+            for i, ch in enumerate(run, a):
+                offsets.extend([i] * len(table[ord(ch)]))
         last = b
-    pieces.append(mapped[last:])
-    kept.extend(offsets[last:])
-    kept.append(len(text))
-    return Normalized("".join(pieces), tuple(kept))
+    pieces.append(text[last:])
+    offsets.extend(range(last, len(text)))
+    return "".join(pieces), offsets
 
 
 def original_span(original: str, norm: Normalized, start: int, end: int) -> tuple[int, int]:

@@ -6,11 +6,13 @@ Owns phrase candidates and occurrences with their evidence; knows nothing of exc
 from __future__ import annotations
 
 import bisect
+import functools
+import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from bot.normalize import Normalized, normalize, normalize_text
+from bot.normalize import normalize
 from bot.termindex import Hit, TermIndex
 from bot.tokens import SENTENCE_END, Token, word_table
 
@@ -36,33 +38,31 @@ class Occurrence(NamedTuple):
 class FieldWords:
     """One field, normalised and split into words, with what each word may stand for.
 
-    The offset map back to the original is built only when a span is asked for (most fields never need it).
+    Built only for fields that hold a candidate entry, which nearly always match: the offset map back to the
+    original is built with the normalised text, in the same pass.
     """
 
-    def __init__(self, original: str, index: TermIndex):
+    def __init__(self, original: str, index: TermIndex, window: tuple[int, int] | None = None):
+        """`window`: look only at original[start:end], whole sentences that hold every hit (see sentence_window)."""
         self.original = original
-        self.text = normalize_text(original)
+        self._offset, end = window or (0, len(original))
+        self._seen = original[self._offset:end] if window else original
+        self.norm = normalize(self._seen)
+        self.text = self.norm.text
         self.words, self.starts, self.ends = word_table(self.text)
         self.count = len(self.words)
         self._sentence_ends = [m.start() for m in SENTENCE_END.finditer(self.text)]
-        self._norm: Normalized | None = None
         self.at: dict[int, dict[str, Hit]] = {}  # word position → watchlist word → best hit (hits only)
         self.where: dict[str, list[int]] = defaultdict(list)  # watchlist word → word positions
-        for pos in index.hit_positions(self.words):
-            found = index.hits(self.words[pos])
-            self.at[pos] = {h.term_token: h for h in found}
-            for h in found:
-                self.where[h.term_token].append(pos)
+        self.found: dict[tuple, list[Occurrence]] = {}  # what find() found, by phrase words/anchor/threshold
+        for pos, found in index.hit_maps(self.words):
+            self.at[pos] = found
+            for term_token in found:
+                self.where[term_token].append(pos)
 
     def sentence(self, pos: int) -> int:
         """How many sentence ends come before the word at this position."""
         return bisect.bisect_right(self._sentence_ends, self.starts[pos])
-
-    @property
-    def norm(self) -> Normalized:
-        if self._norm is None:
-            self._norm = normalize(self.original)
-        return self._norm
 
     @property
     def tokens(self) -> list[Token]:
@@ -70,38 +70,102 @@ class FieldWords:
 
     def span(self, first: int, last: int) -> tuple[int, int]:
         """Original [start, end) of words first..last."""
-        return self.norm.span(self.original, self.starts[first], self.ends[last])
+        start, end = self.norm.span(self._seen, self.starts[first], self.ends[last])
+        return start + self._offset, end + self._offset
 
 
-def _layouts(n: int, anchor: int, pos: int) -> list[list[int]]:
-    """Token positions for a phrase of n words with its anchor at pos: no gap first, then one gap anywhere."""
-    plain = [pos - anchor + m for m in range(n)]
-    out = [plain]
+#: sentence ends that are safe window edges: none of them can sit inside a designator (إس\n400 can)
+_SAFE_END = re.compile(r"[.!?؟؛;]")
+
+
+def sentence_window(original: str, hit_chunks: Iterable[str]) -> tuple[int, int] | None:
+    """The whole sentences of `original` from the first to the last of these chunks; None for all of it.
+
+    Normalising, word splitting and the sentence-scoped rules (phrases, all_of, exclude) give the same answers
+    inside this window as in the whole field, with positions shifted: every character rule is local, and a
+    designator never spans . ! ? ؟ ؛ ; (the edges). So the chunks holding the anchor words of the candidate
+    entries' phrases are enough: every occurrence holds its anchor in its own sentence. Rules that reach across
+    sentences (context) need the whole field.
+    """
+    first, last = len(original), 0
+    for chunk in hit_chunks:
+        first = min(first, original.find(chunk))
+        last = max(last, original.rfind(chunk) + len(chunk))
+    ends = [m.start() for m in _SAFE_END.finditer(original)]
+    if not ends or first >= last:
+        return None
+    i = bisect.bisect_left(ends, first)
+    start = ends[i - 1] + 1 if i else 0
+    j = bisect.bisect_left(ends, last - 1)  # a chunk may end with its sentence's full stop
+    end = ends[j] + 1 if j < len(ends) else len(original)
+    if start == 0 and end == len(original):
+        return None
+    return start, end
+
+
+@functools.cache
+def _shapes(n: int, anchor: int) -> tuple[tuple[int, ...], ...]:
+    """Word offsets from the anchor for a phrase of n words: no gap first, then one gap anywhere."""
+    plain = [m - anchor for m in range(n)]
+    out = [tuple(plain)]
     for gap in range(1, n):
-        out.append([p + (1 if m >= gap else 0) - (1 if anchor >= gap else 0) for m, p in enumerate(plain)])
-    return out
+        out.append(tuple(p + (1 if m >= gap else 0) - (1 if anchor >= gap else 0) for m, p in enumerate(plain)))
+    return tuple(out)
 
 
 def find(phrase: Phrase, field: FieldWords) -> list[Occurrence]:
-    """Every place the phrase occurs in the field (one per first position, the tightest layout)."""
+    """Every place the phrase occurs in the field (one per first position, the tightest layout).
+
+    Entries often share a phrase (the same alias in several entries): each one is looked for once per field.
+    """
+    key = (phrase.words, phrase.anchor, phrase.threshold)
+    found = field.found.get(key)
+    if found is None:
+        found = field.found[key] = _find(phrase, field)
+    elif found and found[0].phrase is not phrase:
+        found = [o._replace(phrase=phrase) for o in found]
+    return found
+
+
+def _find(phrase: Phrase, field: FieldWords) -> list[Occurrence]:
+    where, at, words, threshold = field.where, field.at, phrase.words, phrase.threshold
+    for word in words:
+        if word not in where:  # some word stands nowhere in the field: no layout can hold the phrase
+            return []
+    n = len(words)
+    if n == 1:
+        return [Occurrence(phrase, pos, pos, h.score, _rules([h], gapped=False))
+                for pos in where[words[0]] if (h := at[pos][words[0]]).score >= threshold]
     found: dict[int, Occurrence] = {}
-    n = len(phrase.words)
-    for pos in field.where.get(phrase.words[phrase.anchor], ()):
-        for layout in _layouts(n, phrase.anchor, pos):
-            if layout[0] < 0 or layout[-1] >= field.count or layout[0] in found:
+    shapes = _shapes(n, phrase.anchor)
+    count = field.count
+    for pos in where[words[phrase.anchor]]:
+        for shape in shapes:
+            first, last = pos + shape[0], pos + shape[-1]
+            if first < 0 or last >= count or first in found:
                 continue
-            if field.sentence(layout[0]) != field.sentence(layout[-1]):
+            if field.sentence(first) != field.sentence(last):
                 continue
-            hits = [field.at.get(p, {}).get(w) for p, w in zip(layout, phrase.words, strict=True)]
-            if any(h is None or h.score < phrase.threshold for h in hits):
-                continue
-            found[layout[0]] = Occurrence(phrase, layout[0], layout[-1], min(h.score for h in hits),
-                                          _rules(hits, gapped=layout[-1] - layout[0] + 1 > n))
-            break
+            hits: list[Hit] = []
+            for d, w in zip(shape, words, strict=True):
+                h = at.get(pos + d)
+                h = h.get(w) if h is not None else None
+                if h is None or h.score < threshold:
+                    break
+                hits.append(h)
+            else:
+                found[first] = Occurrence(phrase, first, last, min(h.score for h in hits),
+                                          _rules(hits, gapped=last - first + 1 > n))
+                break
     return sorted(found.values(), key=lambda o: o.first)
 
 
+_EXACT = ("exact",)
+
+
 def _rules(hits: list[Hit], gapped: bool) -> tuple[str, ...]:
+    if not gapped and not any(h.fuzzy or h.clitic for h in hits):
+        return _EXACT
     fuzzy = [h.score for h in hits if h.fuzzy]
     rules = [f"fuzzy:{min(fuzzy):g}" if fuzzy else "exact"]
     rules += [f"clitic:{h.clitic}" for h in hits if h.clitic]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from itertools import compress
 from typing import NamedTuple
 
 from rapidfuzz import fuzz
@@ -82,7 +81,7 @@ class TermIndex:
         self.prefixes = frozenset(designator_prefix(w) for w in self.thresholds if w[-1:].isdigit()) - {None}
         self._lock = threading.Lock()
         self._words: dict[str, tuple[Hit, ...]] = {}  # normalised word → hits
-        self._hit_words: set[str] = set()  # the words above with at least one hit
+        self._hit_words: dict[str, dict[str, Hit]] = {}  # the words above with at least one hit → their hits
         self._chunks: dict[str, frozenset[str]] = {}  # raw chunk of text → watchlist words it may stand for
         self._seen: set[str] = set()  # the chunks in the memo (a set: set difference stays C-fast)
         self._hit: set[str] = set()  # chunks standing for some watchlist word
@@ -122,14 +121,15 @@ class TermIndex:
         if found is None:
             found = self._words[word] = self.compute(word)
             if found:
-                self._hit_words.add(word)
+                self._hit_words[word] = {h.term_token: h for h in found}
         return found
 
-    def hit_positions(self, text_words: list[str]) -> list[int]:
-        """Positions of the words that stand for some watchlist word (C-level scan once all are memoised)."""
+    def hit_maps(self, text_words: list[str]) -> list[tuple[int, dict[str, Hit]]]:
+        """For each word that stands for some watchlist word: its position, and watchlist word → best hit
+        (the maps are memoised and shared: read them, never change them)."""
         for word in set(text_words).difference(self._words):
             self.hits(word)
-        return list(compress(range(len(text_words)), map(self._hit_words.__contains__, text_words)))
+        return [(pos, found) for pos, found in enumerate(map(self._hit_words.get, text_words)) if found]
 
     def _chunk_terms(self, chunk: str) -> frozenset[str]:
         terms: set[str] = set()
@@ -139,31 +139,32 @@ class TermIndex:
                 terms.add(SPLIT_DESIGNATOR)
         return frozenset(terms)
 
-    def touches(self, chunks: set[str]) -> bool:
-        """Whether any of these (already scanned) chunks stands for a watchlist word."""
-        return not chunks.isdisjoint(self._hit)
-
-    def scan(self, chunks: set[str]) -> set[str] | None:
-        """Watchlist words the text's whitespace chunks may stand for; None if no anchor is among them.
+    def scan(self, chunks: set[str]) -> tuple[set[str], dict[str, frozenset[str]]] | None:
+        """Watchlist words the text's whitespace chunks may stand for, and each chunk that stands for some with
+        those words; None if no anchor is among them.
 
         Set operations over memoised chunks: only chunks never seen before are normalised and looked up.
         SPLIT_DESIGNATOR in the answer means a designator may be split over two chunks (إس 400): look closer.
         """
         with self._lock:
-            if len(self._chunks) > MEMO_LIMIT:
-                self._chunks, self._words, self._seen, self._hit, self._gate = {}, {}, set(), set(), set()
-                self._hit_words = set()
-            for chunk in chunks - self._seen:
-                terms = self._chunks[chunk] = self._chunk_terms(chunk)
-                self._seen.add(chunk)
-                if terms:
-                    self._hit.add(chunk)
-                    if not terms.isdisjoint(self.anchors) or SPLIT_DESIGNATOR in terms:
-                        self._gate.add(chunk)
-            hit = chunks & self._hit
-            if hit.isdisjoint(self._gate):
+            if not self._seen.issuperset(chunks):  # C-level check; the steady state learns nothing new
+                self._learn(chunks)
+            if chunks.isdisjoint(self._gate):  # the gate is inside the hit set: one test says no to most texts
                 return None
             present: set[str] = set()
-            for chunk in hit:
-                present |= self._chunks[chunk]
-            return present
+            hit = {chunk: self._chunks[chunk] for chunk in chunks & self._hit}
+            for terms in hit.values():
+                present |= terms
+            return present, hit
+
+    def _learn(self, chunks: set[str]) -> None:
+        if len(self._chunks) > MEMO_LIMIT:  # start again (then every chunk of this text is new)
+            self._chunks, self._words, self._seen, self._hit, self._gate = {}, {}, set(), set(), set()
+            self._hit_words = {}
+        for chunk in chunks - self._seen:
+            terms = self._chunks[chunk] = self._chunk_terms(chunk)
+            self._seen.add(chunk)
+            if terms:
+                self._hit.add(chunk)
+                if not terms.isdisjoint(self.anchors) or SPLIT_DESIGNATOR in terms:
+                    self._gate.add(chunk)

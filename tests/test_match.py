@@ -11,6 +11,7 @@ import pytest
 from bot.explain import render_explanation
 from bot.match import compile_matcher
 from bot.models import Entry, Watchlist
+from bot.phrases import sentence_window
 from tests.test_default_watchlists import default_watchlists
 
 CASES_FILE = Path(__file__).parent / "data" / "match_cases.toml"
@@ -147,3 +148,21 @@ def test_prefilters_agree_with_exhaustive_evaluation_on_every_case():
     for text in texts:
         fields = {"title": text[:80], "summary": text}
         assert DEFAULT.match(fields) == DEFAULT._run(fields, None, exhaustive=True)[0], text
+
+
+def test_sentence_window_holds_the_whole_sentences_of_the_hits():
+    text = "خبر أول. قال لافروف اليوم إن القمة قريبة؟ ثم خبر آخر. وختام"
+    start, end = sentence_window(text, {"لافروف"})
+    assert text[start:end] == " قال لافروف اليوم إن القمة قريبة؟"
+    start, end = sentence_window(text, {"لافروف", "آخر."})
+    assert text[start:end] == " قال لافروف اليوم إن القمة قريبة؟ ثم خبر آخر."
+    assert sentence_window("قال لافروف اليوم", {"لافروف"}) is None  # one sentence: the whole field
+    assert sentence_window(text, {"أول.", "وختام"}) is None
+
+
+def test_a_match_found_through_a_window_keeps_its_offsets_in_the_whole_field():
+    matcher = inline_matcher({"name": "لافروف", "exclude": ["حديقة"]})
+    text = "في حديقة الحيوان أسد. وقال لافروفُ إن القمة قريبة. وفي حديقة أخرى"
+    [m] = matcher.match({"summary": text})
+    assert text[m.start:m.end] == m.matched == "لافروفُ"
+    assert matcher.match({"summary": text}) == matcher._run({"summary": text}, None, exhaustive=True)[0]

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.match import compile_matcher
-from bot.normalize import normalize, normalize_text, original_span
+from bot.models import Watchlist
+from bot.normalize import _DESIGNATOR, _TABLE, designator_matches, map_chars, normalize, normalize_text, original_span
 from tests.test_default_watchlists import default_watchlists
 
 DEFAULT = compile_matcher(default_watchlists())
@@ -96,3 +97,27 @@ def test_explain_never_crashes_and_is_json(text):
     json.dumps(explanation, ensure_ascii=False)
     expected = [m.matched for m in DEFAULT.match({"text": text})]
     assert [m["matched"] for m in explanation["matches"]] == expected
+
+
+# ---------------------------------------------------------------- the fast paths agree with the plain ones
+
+NO_CONTEXT = compile_matcher([Watchlist(id="w", title="w", entries=tuple(
+    e for w in default_watchlists() for e in w.entries if not e.context))])
+_SENTENCES = st.lists(st.one_of(_ALPHABET, _WORDS, st.sampled_from([". ", "؟ ", " ؛", "!", ";", "\n"])),
+                      max_size=80).map("".join)
+
+
+@FAST
+@given(ANY_TEXT)
+def test_map_chars_and_designators_equal_the_plain_rules(text):
+    assert map_chars(text) == text.translate(_TABLE)
+    mapped = text.translate(_TABLE)
+    assert [m.span() for m in designator_matches(mapped)] == [m.span() for m in _DESIGNATOR.finditer(mapped)]
+
+
+@FAST
+@given(_SENTENCES, _SENTENCES)
+def test_sentence_windows_never_change_a_match(title, summary):
+    """Without context rules the matcher looks only at whole sentences around the hits: same answers."""
+    fields = {"title": title, "summary": summary}
+    assert NO_CONTEXT.match(fields) == NO_CONTEXT._run(fields, None, exhaustive=True)[0]
