@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -42,11 +42,13 @@ def utcnow() -> datetime:
 class Daemon:
     """One running bot: the live config, its jobs, and the long-lived clients."""
 
-    def __init__(self, config: Config, token: str | None, *, stream=None):
+    def __init__(self, config: Config, token: str | None, *, stream=None,
+                 clock: Callable[[], datetime] = utcnow):
+        self.clock = clock  # feed state and backoff time; tests inject one
         self.live = pipeline.Live(config, compile_matcher(config.watchlists))
         self.token = token
         self.stream = stream or sys.stdout
-        self.store = Store(config.bot.database, clock=utcnow)
+        self.store = Store(config.bot.database, clock=clock)
         self.http = fetch.make_client(config.polling)
         self.fetch_slots = asyncio.Semaphore(config.polling.concurrency)
         self.host_slots: dict[str, asyncio.Semaphore] = {}
@@ -61,7 +63,7 @@ class Daemon:
         self.fingerprint = _fingerprint(config)
         self.notifier = self._make_notifier(config)
         self.deps = pipeline.Deps(store=self.store, http=self.http, notifier=self.notifier,
-                                  recipients=self._recipients, clock=utcnow, send_lock=asyncio.Lock())
+                                  recipients=self._recipients, clock=clock, send_lock=asyncio.Lock())
 
     # ------------------------------------------------------------ wiring
 
@@ -99,8 +101,7 @@ class Daemon:
         self._track_current()
         polling = self.live.config.polling
         before = self.store.feed_state(feed.id)
-        if not pipeline.is_due(before, feed, utcnow(), polling.max_backoff_seconds,
-                               retry_after=self.deps.retry_after.get(feed.id, 0.0)):
+        if not pipeline.is_due(before, feed, self.clock(), polling.max_backoff_seconds):
             return None
         host = urlsplit(feed.url).hostname or ""
         per_host = self.host_slots.setdefault(host, asyncio.Semaphore(polling.per_host))

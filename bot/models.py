@@ -133,6 +133,7 @@ class FeedState:
     last_success_at: datetime | None = None
     last_attempt_at: datetime | None = None
     baselined: bool = False
+    retry_after_until: datetime | None = None  # the server's Retry-After: not polled again before this (UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,3 +118,9 @@ def title_key(feed_id: str, title: str, published: datetime | None) -> int | Non
         return None
     folded = _NONWORD.sub(" ", normalize_text(title)).strip()
     return _key(f"{feed_id}\0{folded}\0{iso(published)[:10]}")
+
+
+@MIGRATIONS(name="m004_feed_retry_after")
+def m004_feed_retry_after(db: Database) -> None:
+    """When a feed's server said Retry-After, the time before which it is not asked again (survives a restart)."""
+    db.execute("alter table feed_state add column retry_after_until text")

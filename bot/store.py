@@ -124,7 +124,7 @@ class Store(ChatStore, StoryStore):
         return FeedState(feed_id=row["feed_id"], etag=row["etag"], last_modified=row["last_modified"],
                          error_count=row["error_count"], last_error=row["last_error"],
                          last_success_at=_dt(row["last_success_at"]), last_attempt_at=_dt(row["last_attempt_at"]),
-                         baselined=bool(row["baselined"]))
+                         baselined=bool(row["baselined"]), retry_after_until=_dt(row["retry_after_until"]))
 
     @_guarded
     def feed_state(self, feed_id: str) -> FeedState:
@@ -136,13 +136,18 @@ class Store(ChatStore, StoryStore):
         return [self._state(r) for r in self._rows("select * from feed_state order by feed_id")]
 
     @_guarded
-    def record_failure(self, feed_id: str, error: str) -> FeedState:
+    def record_failure(self, feed_id: str, error: str, *, retry_after: float | None = None) -> FeedState:
+        """One more failure in a row. `retry_after` (seconds, from the server's Retry-After) is kept as
+        retry_after_until, so that a restart still waits; a failure without one clears it."""
+        now = self._now()
+        until = _iso(now + timedelta(seconds=retry_after)) if retry_after else None
         with self.db.atomic():
             self.db.execute(
-                "insert into feed_state (feed_id, error_count, last_error, last_attempt_at) values (?, 1, ?, ?) "
-                "on conflict (feed_id) do update set error_count = error_count + 1, "
-                "last_error = excluded.last_error, last_attempt_at = excluded.last_attempt_at",
-                [feed_id, error, _iso(self._now())])
+                "insert into feed_state (feed_id, error_count, last_error, last_attempt_at, retry_after_until) "
+                "values (?, 1, ?, ?, ?) on conflict (feed_id) do update set error_count = error_count + 1, "
+                "last_error = excluded.last_error, last_attempt_at = excluded.last_attempt_at, "
+                "retry_after_until = excluded.retry_after_until",
+                [feed_id, error, _iso(now), until])
         return self.feed_state(feed_id)
 
     @_guarded
@@ -151,18 +156,18 @@ class Store(ChatStore, StoryStore):
         with self.db.atomic():
             self.db.execute(
                 "insert into feed_state (feed_id, last_success_at, last_attempt_at) values (?, ?, ?) "
-                "on conflict (feed_id) do update set error_count = 0, last_error = null, "
+                "on conflict (feed_id) do update set error_count = 0, last_error = null, retry_after_until = null, "
                 "last_success_at = excluded.last_success_at, last_attempt_at = excluded.last_attempt_at",
                 [feed_id, now, now])
 
     @_guarded
     def reset_feed(self, feed_id: str) -> bool:
-        """Forget a feed's errors, backoff and validators so that it is fetched in full at once; keep its baseline
-        (deleting the row would make the next poll record what arrived meanwhile without alerting)."""
+        """Forget a feed's errors, backoff, Retry-After and validators so that it is fetched in full at once; keep its
+        baseline (deleting the row would make the next poll record what arrived meanwhile without alerting)."""
         with self.db.atomic():
             return self.db.execute(
                 "update feed_state set error_count = 0, last_error = null, last_attempt_at = null, etag = null, "
-                "last_modified = null where feed_id = ?", [feed_id]).rowcount > 0
+                "last_modified = null, retry_after_until = null where feed_id = ?", [feed_id]).rowcount > 0
 
     # ------------------------------------------------------------ articles and the outbox
 
@@ -207,7 +212,7 @@ class Store(ChatStore, StoryStore):
                 "values (?, ?, ?, ?, ?, ?) on conflict (feed_id) do update set etag = excluded.etag, "
                 "last_modified = excluded.last_modified, last_success_at = excluded.last_success_at, "
                 "last_attempt_at = excluded.last_attempt_at, error_count = 0, last_error = null, "
-                "baselined = excluded.baselined",
+                "retry_after_until = null, baselined = excluded.baselined",
                 [feed_id, result.etag, result.last_modified, now, now, int(baselined)])
         return inserted
 
