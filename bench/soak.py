@@ -41,7 +41,10 @@ def proc_status(pid: int) -> tuple[int, int, float] | None:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError):
         return None
-    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+    found = re.search(r"VmRSS:\s+(\d+)", status)
+    if found is None:  # a zombie: exited, not yet reaped
+        return None
+    rss = int(found.group(1))
     cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return rss, fds, cpu
 
@@ -73,16 +76,47 @@ class Feeds:
                 self._publish(n)
 
 
-# Diagnostic only (--sqlite-cache-mib): the same daemon with a smaller SQLite page cache, to tell the cache
-# filling up (bounded) from a leak (unbounded) when RSS grows.
-CACHE_WRAPPER = """
-import runpy, sys
-import bot.store
-_init = bot.store.Store.__init__
-def _small_cache(self, *args, **kwargs):
-    _init(self, *args, **kwargs)
-    self.db.execute("pragma cache_size = -{kib}")
-bot.store.Store.__init__ = _small_cache
+# Diagnostics (--sqlite-cache-mib, --trace-alloc): the same daemon, run through this launcher, optionally with
+# another SQLite page cache (to tell the cache filling up from a leak) and with tracemalloc plus glibc's
+# mallinfo2 written to a file once a minute (to tell Python objects that pile up from allocator fragmentation).
+LAUNCHER = r"""
+import ctypes, os, runpy, sys, threading, time, tracemalloc
+CACHE_KIB, TRACE = {kib}, {trace!r}
+if CACHE_KIB:
+    import bot.store
+    _init = bot.store.Store.__init__
+    def _small_cache(self, *args, **kwargs):
+        _init(self, *args, **kwargs)
+        self.db.execute(f"pragma cache_size = -{{CACHE_KIB}}")
+    bot.store.Store.__init__ = _small_cache
+if TRACE:
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                   "fsmblks", "uordblks", "fordblks", "keepcost")]
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = MallInfo2
+    tracemalloc.start(3)
+    def _dump():
+        t0, base, out = time.monotonic(), None, open(TRACE, "w", buffering=1)
+        while True:
+            time.sleep(60)
+            snap = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+            m = libc.mallinfo2()
+            cur, _ = tracemalloc.get_traced_memory()
+            minute = round((time.monotonic() - t0) / 60)
+            out.write(f"== minute {{minute}} traced {{cur / 2**20:.1f}} MiB; malloc arena {{m.arena / 2**20:.1f}} "
+                      f"in-use {{m.uordblks / 2**20:.1f}} free {{m.fordblks / 2**20:.1f}} "
+                      f"mmap {{m.hblkhd / 2**20:.1f}} MiB, threads {{threading.active_count()}}\n")
+            if base is None and minute >= 2:
+                base = snap
+            elif base is not None:
+                for key in ("lineno", "traceback"):
+                    out.write(f"-- top growth since minute 2 by {{key}}\n")
+                    for stat in snap.compare_to(base, key)[: 15 if key == "lineno" else 6]:
+                        out.write(f"{{stat.size_diff / 1024:+9.1f}} KiB {{stat.count_diff:+7d}} blocks  "
+                                  + ("\n      ".join(stat.traceback.format()) if key == "traceback"
+                                     else str(stat.traceback[0])) + "\n")
+    threading.Thread(target=_dump, daemon=True).start()
 sys.argv = ["bot", *sys.argv[1:]]
 runpy.run_module("bot", run_name="__main__")
 """
@@ -116,6 +150,8 @@ def main() -> int:
     parser.add_argument("--changes", type=int, default=10, help="feeds that gain an item each second")
     parser.add_argument("--sqlite-cache-mib", type=int, default=0,
                         help="diagnostic: run the daemon with this SQLite page cache instead of its own (32 MiB)")
+    parser.add_argument("--trace-alloc", default="", metavar="FILE",
+                        help="diagnostic: tracemalloc growth since minute 2 and malloc stats, once a minute, to FILE")
     args = parser.parse_args()
     total = args.minutes * 60
     warmup = max(30.0, min(120.0, total * 0.2))
@@ -128,8 +164,9 @@ def main() -> int:
         config = write_config(folder, server, args.feeds)
         log_path, out_path = folder / "daemon.log", folder / "alerts.out"
         with log_path.open("wb") as log, out_path.open("wb") as out:
-            launcher = (["-c", CACHE_WRAPPER.format(kib=args.sqlite_cache_mib * 1024)] if args.sqlite_cache_mib
-                        else ["-m", "bot"])
+            diagnostic = args.sqlite_cache_mib or args.trace_alloc
+            launcher = (["-c", LAUNCHER.format(kib=args.sqlite_cache_mib * 1024, trace=args.trace_alloc)]
+                        if diagnostic else ["-m", "bot"])
             proc = subprocess.Popen([sys.executable, *launcher, "run", "--config", str(config)], cwd=ROOT,
                                     env=env, stdout=out, stderr=log)
         changer = threading.Thread(target=feeds.run, args=(min(args.changes, args.feeds),), daemon=True)
