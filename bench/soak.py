@@ -77,11 +77,13 @@ class Feeds:
 
 
 # Diagnostics (--sqlite-cache-mib, --trace-alloc): the same daemon, run through this launcher, optionally with
-# another SQLite page cache (to tell the cache filling up from a leak) and with tracemalloc plus glibc's
-# mallinfo2 written to a file once a minute (to tell Python objects that pile up from allocator fragmentation).
+# another SQLite page cache (to tell the cache filling up from a leak) and with a report written once a minute:
+# glibc's malloc totals (mallinfo2: in use vs free inside the heaps, i.e. fragmentation), Python's own blocks,
+# the gc-tracked object types that grew since minute 2, the sizes of the caches the daemon keeps, and (with
+# --tracemalloc-frames, which slows the daemon several times) the source lines whose allocations grew.
 LAUNCHER = r"""
-import ctypes, os, runpy, sys, threading, time, tracemalloc
-CACHE_KIB, TRACE = {kib}, {trace!r}
+import collections, ctypes, gc, runpy, sys, threading, time, tracemalloc
+CACHE_KIB, TRACE, FRAMES = {kib}, {trace!r}, {frames}
 if CACHE_KIB:
     import bot.store
     _init = bot.store.Store.__init__
@@ -95,27 +97,48 @@ if TRACE:
                                                    "fsmblks", "uordblks", "fordblks", "keepcost")]
     libc = ctypes.CDLL("libc.so.6")
     libc.mallinfo2.restype = MallInfo2
-    tracemalloc.start(3)
+    if FRAMES:
+        tracemalloc.start(FRAMES)
+    def _rss():
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+    def _caches(objects):
+        import bot.schema, bot.termindex
+        sizes = {{"url_key lru": bot.schema.url_key.cache_info().currsize}}
+        for o in objects:
+            if isinstance(o, bot.termindex.TermIndex):
+                sizes["matcher memo chunks"] = len(o._chunks)
+                sizes["matcher memo words"] = len(o._words)
+        return sizes
     def _dump():
-        t0, base, out = time.monotonic(), None, open(TRACE, "w", buffering=1)
+        t0, base, base_types, out = time.monotonic(), None, None, open(TRACE, "w", buffering=1)
         while True:
             time.sleep(60)
-            snap = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
-            m = libc.mallinfo2()
-            cur, _ = tracemalloc.get_traced_memory()
             minute = round((time.monotonic() - t0) / 60)
-            out.write(f"== minute {{minute}} traced {{cur / 2**20:.1f}} MiB; malloc arena {{m.arena / 2**20:.1f}} "
-                      f"in-use {{m.uordblks / 2**20:.1f}} free {{m.fordblks / 2**20:.1f}} "
-                      f"mmap {{m.hblkhd / 2**20:.1f}} MiB, threads {{threading.active_count()}}\n")
-            if base is None and minute >= 2:
-                base = snap
-            elif base is not None:
-                for key in ("lineno", "traceback"):
-                    out.write(f"-- top growth since minute 2 by {{key}}\n")
-                    for stat in snap.compare_to(base, key)[: 15 if key == "lineno" else 6]:
-                        out.write(f"{{stat.size_diff / 1024:+9.1f}} KiB {{stat.count_diff:+7d}} blocks  "
-                                  + ("\n      ".join(stat.traceback.format()) if key == "traceback"
-                                     else str(stat.traceback[0])) + "\n")
+            objects = gc.get_objects()
+            types = collections.Counter(type(o).__qualname__ for o in objects)
+            caches = _caches(objects)
+            del objects
+            m = libc.mallinfo2()
+            out.write(f"== minute {{minute}}: RSS {{_rss():.1f}} MiB; malloc heaps {{m.arena / 2**20:.1f}} MiB "
+                      f"(in use {{m.uordblks / 2**20:.1f}}, free {{m.fordblks / 2**20:.1f}}), malloc mmap "
+                      f"{{m.hblkhd / 2**20:.1f}} MiB; Python blocks {{sys.getallocatedblocks()}}; gc objects "
+                      f"{{sum(types.values())}}; threads {{threading.active_count()}}; caches {{caches}}\n")
+            if base_types is None and minute >= 2:
+                base_types = types
+                if FRAMES:
+                    base = tracemalloc.take_snapshot()
+                continue
+            if base_types is None:
+                continue
+            grown = sorted(((n - base_types.get(k, 0), k) for k, n in types.items()), reverse=True)[:12]
+            out.write("   gc types grown since minute 2: " + ", ".join(f"{{k}} {{d:+d}}" for d, k in grown if d)
+                      + "\n")
+            if FRAMES:
+                snap = tracemalloc.take_snapshot()
+                for stat in snap.compare_to(base, "traceback")[:10]:
+                    out.write(f"   {{stat.size_diff / 1024:+9.1f}} KiB {{stat.count_diff:+7d}} blocks\n      "
+                              + "\n      ".join(stat.traceback.format()) + "\n")
     threading.Thread(target=_dump, daemon=True).start()
 sys.argv = ["bot", *sys.argv[1:]]
 runpy.run_module("bot", run_name="__main__")
@@ -151,7 +174,9 @@ def main() -> int:
     parser.add_argument("--sqlite-cache-mib", type=int, default=0,
                         help="diagnostic: run the daemon with this SQLite page cache instead of its own (32 MiB)")
     parser.add_argument("--trace-alloc", default="", metavar="FILE",
-                        help="diagnostic: tracemalloc growth since minute 2 and malloc stats, once a minute, to FILE")
+                        help="diagnostic: malloc totals, object counts and cache sizes once a minute, to FILE")
+    parser.add_argument("--tracemalloc-frames", type=int, default=0,
+                        help="diagnostic, with --trace-alloc: also tracemalloc growth by source (slow)")
     args = parser.parse_args()
     total = args.minutes * 60
     warmup = max(30.0, min(120.0, total * 0.2))
@@ -165,7 +190,8 @@ def main() -> int:
         log_path, out_path = folder / "daemon.log", folder / "alerts.out"
         with log_path.open("wb") as log, out_path.open("wb") as out:
             diagnostic = args.sqlite_cache_mib or args.trace_alloc
-            launcher = (["-c", LAUNCHER.format(kib=args.sqlite_cache_mib * 1024, trace=args.trace_alloc)]
+            launcher = (["-c", LAUNCHER.format(kib=args.sqlite_cache_mib * 1024, trace=args.trace_alloc,
+                                               frames=args.tracemalloc_frames)]
                         if diagnostic else ["-m", "bot"])
             proc = subprocess.Popen([sys.executable, *launcher, "run", "--config", str(config)], cwd=ROOT,
                                     env=env, stdout=out, stderr=log)

@@ -48,7 +48,7 @@ class Daemon:
         self.live = pipeline.Live(config, compile_matcher(config.watchlists))
         self.token = token
         self.stream = stream or sys.stdout
-        self.store = Store(config.bot.database, clock=clock)
+        self.store = Store(config.bot.database, clock=clock, cache_mib=config.storage.cache_mib)
         self.http = fetch.make_client(config.polling)
         self.fetch_slots = asyncio.Semaphore(config.polling.concurrency)
         self.host_slots: dict[str, asyncio.Semaphore] = {}

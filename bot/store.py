@@ -28,6 +28,7 @@ from bot.storestories import StoryStore
 
 FULL_CHECK_MAX_BYTES = 256 * 1024 * 1024  # beyond this, "auto" runs quick_check at start
 WAL_SAFETY_PAGES = 16384  # 64 MiB of WAL before a caller's commit checkpoints by itself
+CACHE_MIB = 32  # [storage] cache_mib's default: see docs/performance.md (store page cache)
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 3600.0
 
@@ -58,11 +59,12 @@ class Store(ChatStore, StoryStore):
     """One SQLite file: feed state, seen articles and the alert outbox here; chats and stories in the mixins."""
 
     def __init__(self, path: str | Path, *, clock: Callable[[], datetime] | None = None,
-                 busy_timeout: float = BUSY_TIMEOUT_SECONDS, check: str = "auto") -> None:
+                 busy_timeout: float = BUSY_TIMEOUT_SECONDS, check: str = "auto", cache_mib: int = CACHE_MIB) -> None:
         """Open (creating) the database, check it, migrate it, start the WAL checkpointer.
 
         check: "integrity" (PRAGMA integrity_check, ~30 s per million articles), "quick" (quick_check, ~5 s per
         million), "auto" (integrity up to FULL_CHECK_MAX_BYTES, quick beyond) or "none" (read-only tools).
+        cache_mib: the connection's SQLite page cache; it fills up to this and stays (part of the daemon's RSS).
         """
         self.path = Path(path)
         self.busy_timeout = busy_timeout
@@ -84,7 +86,7 @@ class Store(ChatStore, StoryStore):
             self.db.enable_wal()
             conn.execute("pragma foreign_keys = on")
             conn.execute("pragma synchronous = normal")
-            conn.execute("pragma cache_size = -32768")  # 32 MiB: the band index stays hot
+            conn.execute(f"pragma cache_size = -{int(cache_mib) * 1024}")
             # The checkpointer thread copies the WAL back off the callers' time; autocheckpoint stays only as a
             # safety net for long write bursts, during which passive checkpoints never catch up with the writer.
             conn.execute(f"pragma wal_autocheckpoint = {WAL_SAFETY_PAGES}")
