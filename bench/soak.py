@@ -1,9 +1,13 @@
 """Soak: one daemon subprocess polls 200 local feeds with changing content every second for 30 minutes.
 
 Samples the daemon's resident memory (/proc/PID/status VmRSS) and open file descriptors (/proc/PID/fd) every
-10 s and prints RSS growth after warm-up (target ≤ 10 %), the fd count over time (target: flat) and the polls
-done, scaled to simulated days of a real deployment (200 feeds every 5 minutes = 57,600 polls a day).
-The baseline, measured in the same run, is the daemon's own state at the end of warm-up. No assertions.
+10 s and prints a row a minute: RSS and its change since the end of warm-up, the fd range, the polls done (the
+daemon's own log lines) and what they are in simulated days of a real deployment (200 feeds every 5 minutes =
+57,600 polls a day). At the end: RSS growth after warm-up (target ≤ 10 %), split into the two halves after warm-up
+(a bounded cache filling slows down, a leak does not), the fd count (target: flat), polls and simulated days.
+The baseline, measured in the same run, is the daemon's own state at the end of warm-up (2 minutes in a 10-minute
+or longer run: the daemon has polled every feed many times, its SQLite page cache keeps filling after that and
+is counted as growth). No assertions. --trace-alloc and --sqlite-cache-mib are diagnostics (see LAUNCHER).
 Run: .venv/bin/python bench/soak.py [--minutes 30] [--feeds 200]
 """
 
@@ -102,13 +106,22 @@ if TRACE:
     def _rss():
         with open("/proc/self/status") as f:
             return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+    sqlite = ctypes.CDLL("libsqlite3.so.0")  # the library the sqlite3 module uses: one allocator count
+    sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+    def _deep(container):
+        size = sys.getsizeof(container)
+        if isinstance(container, dict):
+            return size + sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in container.items())
+        return size + sum(sys.getsizeof(k) for k in container)
     def _caches(objects):
         import bot.schema, bot.termindex
-        sizes = {{"url_key lru": bot.schema.url_key.cache_info().currsize}}
+        sizes = {{"url_key lru": bot.schema.url_key.cache_info().currsize,
+                 "sqlite MiB": round(sqlite.sqlite3_memory_used() / 2**20, 1)}}
         for o in objects:
             if isinstance(o, bot.termindex.TermIndex):
-                sizes["matcher memo chunks"] = len(o._chunks)
-                sizes["matcher memo words"] = len(o._words)
+                sizes["matcher memo chunks"] = len(o._seen)
+                sizes["matcher memo MiB"] = round(sum(_deep(c) for c in (o._chunks, o._seen, o._words, o._hit,
+                                                                        o._gate, o._hit_words)) / 2**20, 1)
         return sizes
     def _dump():
         t0, base, base_types, out = time.monotonic(), None, None, open(TRACE, "w", buffering=1)
@@ -198,11 +211,14 @@ def main() -> int:
         changer = threading.Thread(target=feeds.run, args=(min(args.changes, args.feeds),), daemon=True)
         changer.start()
         started = time.monotonic()
-        samples: list[tuple[float, int, int, float, int, int]] = []  # (t, rss KiB, fds, cpu s, requests, db B)
+        polls = PollCount(log_path)
+        samples: list[tuple[float, int, int, float, int, int]] = []  # (t, rss KiB, fds, cpu s, polls, db B)
         print(f"soak: {args.feeds} feeds, 1 s interval, {args.minutes:g} min, warm-up {warmup:.0f} s, "
-              f"sample every {SAMPLE_SECONDS:.0f} s; daemon pid {proc.pid}"
+              f"sampled every {SAMPLE_SECONDS:.0f} s, a row a minute; daemon pid {proc.pid}"
               + (f"; DIAGNOSTIC SQLite cache {args.sqlite_cache_mib} MiB" if args.sqlite_cache_mib else ""))
-        print(f"{'t (s)':>7} {'RSS MiB':>8} {'fds':>5} {'cpu s':>7} {'polls':>8} {'db MiB':>7}")
+        print(f"{'min':>4} {'RSS MiB':>8} {'vs base':>8} {'fds':>7} {'polls':>8} {'sim. days':>9} {'cpu s':>7} "
+              f"{'db MiB':>7}")
+        per_day = args.feeds * REAL_POLLS_PER_DAY_PER_FEED
         try:
             while (elapsed := time.monotonic() - started) <= total + 0.5:
                 got = proc_status(proc.pid)
@@ -210,18 +226,40 @@ def main() -> int:
                     print(f"daemon exited early with {proc.poll()}; log tail:\n" + log_path.read_text()[-2000:])
                     return 1
                 db_bytes = sum(p.stat().st_size for p in folder.glob("soak.db*"))
-                samples.append((elapsed, *got, len(server.requests), db_bytes))
-                t, rss, fds, cpu, polls, size = samples[-1]
-                print(f"{t:7.0f} {rss / 1024:8.1f} {fds:5d} {cpu:7.1f} {polls:8d} {size / 2**20:7.1f}", flush=True)
+                samples.append((elapsed, *got, polls.update(), db_bytes))
+                if len(samples) % round(60 / SAMPLE_SECONDS) == 1:  # t = 0, 60 s, 120 s …
+                    t, rss, _, cpu, done, size = samples[-1]
+                    recent = [s[2] for s in samples[-round(60 / SAMPLE_SECONDS):]]
+                    base = next((s[1] for s in samples if s[0] >= warmup), None)
+                    vs = f"{(rss - base) / base * 100:+7.1f}%" if base else "warm-up"
+                    print(f"{t / 60:4.0f} {rss / 1024:8.1f} {vs:>8} {f'{min(recent)}-{max(recent)}':>7} {done:8d} "
+                          f"{done / per_day:9.3f} {cpu:7.1f} {size / 2**20:7.1f}", flush=True)
                 time.sleep(max(0.0, SAMPLE_SECONDS * len(samples) - (time.monotonic() - started)))
         finally:
             feeds.stop.set()
             code = stop_daemon(proc, timeout=20)  # None: killed after 20 s
-        report(samples, warmup, args.feeds, log_path.read_text(errors="replace"), code, feeds.added)
+        report(samples, warmup, args.feeds, log_path.read_text(errors="replace"), code, feeds.added,
+               len(server.requests))
     return 0
 
 
-def report(samples, warmup: float, feed_count: int, log: str, code: int | None, added: int) -> None:
+class PollCount:
+    """Polls done so far: the daemon's `poll feed=… outcome=…` log lines, read as the log grows."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset, self.count, self.tail = path, 0, 0, b""
+
+    def update(self) -> int:
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            chunk = self.tail + f.read()
+        self.offset += len(chunk) - len(self.tail)
+        complete, _, self.tail = chunk.rpartition(b"\n")
+        self.count += complete.count(b" outcome=")
+        return self.count
+
+
+def report(samples, warmup: float, feed_count: int, log: str, code: int | None, added: int, requests: int) -> None:
     base = next(s for s in samples if s[0] >= warmup)
     last = samples[-1]
     after = [s for s in samples if s[0] >= warmup]
@@ -237,12 +275,16 @@ def report(samples, warmup: float, feed_count: int, log: str, code: int | None, 
     print()
     print(f"RSS at warm-up end (baseline) {base[1] / 1024:.1f} MiB → end {last[1] / 1024:.1f} MiB: "
           f"growth {rss_growth:+.1f} % (target ≤ 10 %); peak after warm-up {peak / 1024:.1f} MiB")
+    middle = min(after, key=lambda s: abs(s[0] - (base[0] + last[0]) / 2))
+    print(f"RSS growth in the first half after warm-up {(middle[1] - base[1]) / 1024:+.1f} MiB, in the second half "
+          f"{(last[1] - middle[1]) / 1024:+.1f} MiB (a bounded cache filling slows down; a leak does not)")
     print(f"database (with WAL) {base[5] / 2**20:.1f} MiB at warm-up end → {last[5] / 2**20:.1f} MiB at the end "
           "(the SQLite page cache, bounded by cache_size, fills as it grows)")
     print(f"fds at warm-up end (baseline) {base[2]} → end {last[2]}; min/max after warm-up "
           f"{min(s[2] for s in after)}/{max(s[2] for s in after)} (target: flat)")
     print(f"polls done {polls} in {span:.0f} s ({polls / max(span, 1):.1f}/s; HTTP requests served "
-          f"{last[4]}): {polls / per_day:.2f} simulated days of {feed_count} feeds at a 5-minute interval")
+          f"{requests}): {polls / per_day:.2f} simulated days of {feed_count} feeds at a 5-minute interval "
+          f"({per_day:,.0f} polls a day)")
     print("poll outcomes " + ", ".join(f"{k}={v}" for k, v in outcomes.items()))
     if crashes:
         first = log.index("Traceback")
