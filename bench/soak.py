@@ -14,6 +14,7 @@ Run: .venv/bin/python bench/soak.py [--minutes 30] [--feeds 200]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -27,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.store import CACHE_MIB  # noqa: E402
+from bot.termindex import MEMO_LIMIT  # noqa: E402
 from tests.builders import Item, rss, stop_daemon  # noqa: E402
 from tests.fakes.feed_server import FeedServer  # noqa: E402
 
@@ -80,85 +83,80 @@ class Feeds:
                 self._publish(n)
 
 
-# Diagnostics (--sqlite-cache-mib, --trace-alloc): the same daemon, run through this launcher, optionally with
-# another SQLite page cache (to tell the cache filling up from a leak) and with a report written once a minute:
-# glibc's malloc totals (mallinfo2: in use vs free inside the heaps, i.e. fragmentation), Python's own blocks,
-# the gc-tracked object types that grew since minute 2, the sizes of the caches the daemon keeps, and (with
-# --tracemalloc-frames, which slows the daemon several times) the source lines whose allocations grew.
+# The daemon runs through this launcher (runpy of `python -m bot`, nothing of the bot changed) so that it can say
+# where its memory is: every 30 s a JSON line with RSS, glibc's malloc totals (mallinfo2: in use vs free inside
+# the heaps, i.e. fragmentation), Python's own blocks, the SQLite library's allocations (its page cache, bounded
+# by [storage] cache_mib) and the matcher memo (bounded by termindex.MEMO_LIMIT chunks). With --trace-alloc, also
+# the gc-tracked object types grown since minute 2 and (with --tracemalloc-frames, which slows the daemon several
+# times) the source lines whose allocations grew, once a minute to a text file.
 LAUNCHER = r"""
-import collections, ctypes, gc, runpy, sys, threading, time, tracemalloc
-CACHE_KIB, TRACE, FRAMES = {kib}, {trace!r}, {frames}
-if CACHE_KIB:
-    import bot.store
-    _init = bot.store.Store.__init__
-    def _small_cache(self, *args, **kwargs):
-        _init(self, *args, **kwargs)
-        self.db.execute(f"pragma cache_size = -{{CACHE_KIB}}")
-    bot.store.Store.__init__ = _small_cache
-if TRACE:
-    class MallInfo2(ctypes.Structure):
-        _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                   "fsmblks", "uordblks", "fordblks", "keepcost")]
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallinfo2.restype = MallInfo2
-    if FRAMES:
-        tracemalloc.start(FRAMES)
-    def _rss():
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
-    sqlite = ctypes.CDLL("libsqlite3.so.0")  # the library the sqlite3 module uses: one allocator count
-    sqlite.sqlite3_memory_used.restype = ctypes.c_int64
-    def _deep(container):
-        size = sys.getsizeof(container)
-        if isinstance(container, dict):
-            return size + sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in container.items())
-        return size + sum(sys.getsizeof(k) for k in container)
-    def _caches(objects):
-        import bot.schema, bot.termindex
-        sizes = {{"url_key lru": bot.schema.url_key.cache_info().currsize,
-                 "sqlite MiB": round(sqlite.sqlite3_memory_used() / 2**20, 1)}}
-        for o in objects:
-            if isinstance(o, bot.termindex.TermIndex):
-                sizes["matcher memo chunks"] = len(o._seen)
-                sizes["matcher memo MiB"] = round(sum(_deep(c) for c in (o._chunks, o._seen, o._words, o._hit,
-                                                                        o._gate, o._hit_words)) / 2**20, 1)
-        return sizes
-    def _dump():
-        t0, base, base_types, out = time.monotonic(), None, None, open(TRACE, "w", buffering=1)
-        while True:
-            time.sleep(60)
-            minute = round((time.monotonic() - t0) / 60)
-            objects = gc.get_objects()
-            types = collections.Counter(type(o).__qualname__ for o in objects)
-            caches = _caches(objects)
-            del objects
-            m = libc.mallinfo2()
-            out.write(f"== minute {{minute}}: RSS {{_rss():.1f}} MiB; malloc heaps {{m.arena / 2**20:.1f}} MiB "
-                      f"(in use {{m.uordblks / 2**20:.1f}}, free {{m.fordblks / 2**20:.1f}}), malloc mmap "
-                      f"{{m.hblkhd / 2**20:.1f}} MiB; Python blocks {{sys.getallocatedblocks()}}; gc objects "
-                      f"{{sum(types.values())}}; threads {{threading.active_count()}}; caches {{caches}}\n")
-            if base_types is None and minute >= 2:
-                base_types = types
-                if FRAMES:
-                    base = tracemalloc.take_snapshot()
-                continue
-            if base_types is None:
-                continue
-            grown = sorted(((n - base_types.get(k, 0), k) for k, n in types.items()), reverse=True)[:12]
-            out.write("   gc types grown since minute 2: " + ", ".join(f"{{k}} {{d:+d}}" for d, k in grown if d)
-                      + "\n")
-            if FRAMES:
-                snap = tracemalloc.take_snapshot()
-                for stat in snap.compare_to(base, "traceback")[:10]:
-                    out.write(f"   {{stat.size_diff / 1024:+9.1f}} KiB {{stat.count_diff:+7d}} blocks\n      "
-                              + "\n      ".join(stat.traceback.format()) + "\n")
-    threading.Thread(target=_dump, daemon=True).start()
+import collections, ctypes, gc, json, runpy, sys, threading, time, tracemalloc
+STATS, TRACE, FRAMES = {stats!r}, {trace!r}, {frames}
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                               "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
+sqlite = ctypes.CDLL("libsqlite3.so.0")  # the library the sqlite3 module uses: one allocator count
+sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+if FRAMES:
+    tracemalloc.start(FRAMES)
+MIB = 2**20
+def _rss():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+def _deep(container):
+    size = sys.getsizeof(container)
+    if isinstance(container, dict):
+        return size + sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in container.items())
+    return size + sum(sys.getsizeof(k) for k in container)
+def _measure(objects):
+    import bot.termindex
+    m = libc.mallinfo2()
+    out = dict(rss=_rss(), heap=m.arena / MIB, heap_free=m.fordblks / MIB, malloc_mmap=m.hblkhd / MIB,
+               py_blocks=sys.getallocatedblocks(), sqlite=sqlite.sqlite3_memory_used() / MIB, memo=0.0,
+               memo_chunks=0, threads=threading.active_count())
+    for o in objects:
+        if isinstance(o, bot.termindex.TermIndex):
+            out["memo_chunks"] += len(o._seen)
+            out["memo"] += sum(_deep(c) for c in (o._chunks, o._seen, o._words, o._hit, o._gate,
+                                                   o._hit_words)) / MIB
+    return out
+def _loop():
+    t0, base, base_types = time.monotonic(), None, None
+    stats = open(STATS, "a", buffering=1)
+    trace = open(TRACE, "w", buffering=1) if TRACE else None
+    for n in range(1, 10**9):
+        time.sleep(max(0.0, t0 + 30 * n - time.monotonic()))
+        objects = gc.get_objects()
+        row = _measure(objects)
+        stats.write(json.dumps({{"t": time.monotonic() - t0, **row}}) + "\n")
+        if trace is None or n % 2:
+            continue
+        minute = n // 2
+        types = collections.Counter(type(o).__qualname__ for o in objects)
+        del objects
+        trace.write(f"== minute {{minute}}: " + ", ".join(f"{{k}} {{v:.1f}}" if isinstance(v, float) else f"{{k}} {{v}}"
+                                                        for k, v in row.items()) + "\n")
+        if base_types is None and minute >= 2:
+            base_types = types
+            base = tracemalloc.take_snapshot() if FRAMES else None
+            continue
+        if base_types is None:
+            continue
+        grown = sorted(((c - base_types.get(k, 0), k) for k, c in types.items()), reverse=True)[:12]
+        trace.write("   gc types grown since minute 2: " + ", ".join(f"{{k}} {{d:+d}}" for d, k in grown if d) + "\n")
+        if FRAMES:
+            for stat in tracemalloc.take_snapshot().compare_to(base, "traceback")[:10]:
+                trace.write(f"   {{stat.size_diff / 1024:+9.1f}} KiB {{stat.count_diff:+7d}} blocks\n      "
+                            + "\n      ".join(stat.traceback.format()) + "\n")
+threading.Thread(target=_loop, daemon=True).start()
 sys.argv = ["bot", *sys.argv[1:]]
 runpy.run_module("bot", run_name="__main__")
 """
 
 
-def write_config(folder: Path, server: FeedServer, count: int) -> Path:
+def write_config(folder: Path, server: FeedServer, count: int, cache_mib: int | None) -> Path:
     feeds = "".join(f'[[feeds]]\nname = "f{n}"\nurl = "{server.url(f"/f{n}.xml")}"\n' for n in range(count))
     path = folder / "config.toml"
     path.write_text(f"""
@@ -173,6 +171,7 @@ per_host = 10
 baseline_new_feeds = true
 [metrics]
 listen = ""
+{f"[storage]{chr(10)}cache_mib = {cache_mib}" if cache_mib else ""}
 [logging]
 level = "INFO"
 {feeds}""", encoding="utf-8")
@@ -184,10 +183,10 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--feeds", type=int, default=200)
     parser.add_argument("--changes", type=int, default=10, help="feeds that gain an item each second")
-    parser.add_argument("--sqlite-cache-mib", type=int, default=0,
-                        help="diagnostic: run the daemon with this SQLite page cache instead of its own (32 MiB)")
+    parser.add_argument("--cache-mib", type=int, default=None,
+                        help="[storage] cache_mib for the daemon (default: the bot's own default)")
     parser.add_argument("--trace-alloc", default="", metavar="FILE",
-                        help="diagnostic: malloc totals, object counts and cache sizes once a minute, to FILE")
+                        help="diagnostic: memory figures and the object types that grew, once a minute, to FILE")
     parser.add_argument("--tracemalloc-frames", type=int, default=0,
                         help="diagnostic, with --trace-alloc: also tracemalloc growth by source (slow)")
     args = parser.parse_args()
@@ -199,13 +198,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp, FeedServer() as server:
         folder = Path(tmp)
         feeds = Feeds(server, args.feeds, rng)
-        config = write_config(folder, server, args.feeds)
+        config = write_config(folder, server, args.feeds, args.cache_mib)
+        stats_path = folder / "memory.jsonl"
         log_path, out_path = folder / "daemon.log", folder / "alerts.out"
         with log_path.open("wb") as log, out_path.open("wb") as out:
-            diagnostic = args.sqlite_cache_mib or args.trace_alloc
-            launcher = (["-c", LAUNCHER.format(kib=args.sqlite_cache_mib * 1024, trace=args.trace_alloc,
-                                               frames=args.tracemalloc_frames)]
-                        if diagnostic else ["-m", "bot"])
+            launcher = ["-c", LAUNCHER.format(stats=str(stats_path), trace=args.trace_alloc,
+                                              frames=args.tracemalloc_frames)]
             proc = subprocess.Popen([sys.executable, *launcher, "run", "--config", str(config)], cwd=ROOT,
                                     env=env, stdout=out, stderr=log)
         changer = threading.Thread(target=feeds.run, args=(min(args.changes, args.feeds),), daemon=True)
@@ -215,9 +213,9 @@ def main() -> int:
         samples: list[tuple[float, int, int, float, int, int]] = []  # (t, rss KiB, fds, cpu s, polls, db B)
         print(f"soak: {args.feeds} feeds, 1 s interval, {args.minutes:g} min, warm-up {warmup:.0f} s, "
               f"sampled every {SAMPLE_SECONDS:.0f} s, a row a minute; daemon pid {proc.pid}"
-              + (f"; DIAGNOSTIC SQLite cache {args.sqlite_cache_mib} MiB" if args.sqlite_cache_mib else ""))
+              + f"; [storage] cache_mib {args.cache_mib or CACHE_MIB}")
         print(f"{'min':>4} {'RSS MiB':>8} {'vs base':>8} {'fds':>7} {'polls':>8} {'sim. days':>9} {'cpu s':>7} "
-              f"{'db MiB':>7}")
+              f"{'db MiB':>7} {'sqlite MiB':>10} {'memo MiB':>8} {'heap free':>9}")
         per_day = args.feeds * REAL_POLLS_PER_DAY_PER_FEED
         try:
             while (elapsed := time.monotonic() - started) <= total + 0.5:
@@ -232,15 +230,44 @@ def main() -> int:
                     recent = [s[2] for s in samples[-round(60 / SAMPLE_SECONDS):]]
                     base = next((s[1] for s in samples if s[0] >= warmup), None)
                     vs = f"{(rss - base) / base * 100:+7.1f}%" if base else "warm-up"
+                    mem = memory_at(stats_path, t)
                     print(f"{t / 60:4.0f} {rss / 1024:8.1f} {vs:>8} {f'{min(recent)}-{max(recent)}':>7} {done:8d} "
-                          f"{done / per_day:9.3f} {cpu:7.1f} {size / 2**20:7.1f}", flush=True)
+                          f"{done / per_day:9.3f} {cpu:7.1f} {size / 2**20:7.1f} {mem.get('sqlite', 0):10.1f} "
+                          f"{mem.get('memo', 0):8.1f} {mem.get('heap_free', 0):9.1f}", flush=True)
                 time.sleep(max(0.0, SAMPLE_SECONDS * len(samples) - (time.monotonic() - started)))
         finally:
             feeds.stop.set()
             code = stop_daemon(proc, timeout=20)  # None: killed after 20 s
         report(samples, warmup, args.feeds, log_path.read_text(errors="replace"), code, feeds.added,
                len(server.requests))
+        breakdown(stats_path, warmup, samples[-1][0], args.cache_mib or CACHE_MIB)
     return 0
+
+
+def memory_at(path: Path, t: float) -> dict:
+    """The launcher's memory line nearest to t seconds ({} before the first one)."""
+    try:
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except FileNotFoundError:
+        return {}
+    return min(rows, key=lambda r: abs(r["t"] - t)) if rows else {}
+
+
+def breakdown(path: Path, warmup: float, end: float, cache_mib: int) -> None:
+    """Where the RSS growth after warm-up went: the two bounded caches, and the rest."""
+    a, b = memory_at(path, warmup), memory_at(path, end)
+    if not a or not b:
+        print("no memory figures from the daemon")
+        return
+    grew = b["rss"] - a["rss"]
+    sqlite, memo = b["sqlite"] - a["sqlite"], b["memo"] - a["memo"]
+    rest = grew - sqlite - memo
+    print(f"RSS growth after warm-up by part (launcher figures at {a['t']:.0f} s and {b['t']:.0f} s): "
+          f"{grew:+.1f} MiB = SQLite library {sqlite:+.1f} MiB (now {b['sqlite']:.1f}; its page cache is bounded by "
+          f"[storage] cache_mib = {cache_mib}) + matcher memo {memo:+.1f} MiB (now {b['memo']:.1f} MiB for "
+          f"{b['memo_chunks']} chunks; bounded by {MEMO_LIMIT:,} chunks) + the rest {rest:+.1f} MiB "
+          f"({rest / a['rss'] * 100:+.1f} % of the baseline: Python objects, allocator slack — malloc free "
+          f"{a['heap_free']:.1f} → {b['heap_free']:.1f} MiB, Python blocks {a['py_blocks']} → {b['py_blocks']})")
 
 
 class PollCount:

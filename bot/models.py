@@ -46,7 +46,7 @@ class TelegramSettings:
 @dataclass(frozen=True, slots=True)
 class StorageSettings:
     retention_days: int = 30
-    cache_mib: int = 32  # SQLite page cache of the daemon's connection (read at start)
+    cache_mib: int = 8  # SQLite page cache of the daemon's connection (read at start)
 
 
 @dataclass(frozen=True, slots=True)

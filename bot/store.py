@@ -28,7 +28,7 @@ from bot.storestories import StoryStore
 
 FULL_CHECK_MAX_BYTES = 256 * 1024 * 1024  # beyond this, "auto" runs quick_check at start
 WAL_SAFETY_PAGES = 16384  # 64 MiB of WAL before a caller's commit checkpoints by itself
-CACHE_MIB = 32  # [storage] cache_mib's default: see docs/performance.md (store page cache)
+CACHE_MIB = 8  # [storage] cache_mib default: 32 MiB cost RSS and bought nothing in bench_store_cache.py
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 3600.0
 
