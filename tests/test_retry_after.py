@@ -141,3 +141,17 @@ def test_feeds_lists_the_wait_and_feeds_reset_clears_it(tmp_path):
     assert run_cli("feeds", "reset", "news", "--config", str(config)).returncode == 0
     listing = run_cli("feeds", "--config", str(config))
     assert until.isoformat(timespec="seconds") not in listing.stdout
+
+
+def test_status_says_until_when_the_server_asked_to_wait(tmp_path):
+    from bot.status import render_status
+
+    config = config_mod.load(write_config(tmp_path / "config.toml", database=tmp_path / "bot.db",
+                                          feeds={"news": "http://127.0.0.1:9/news.xml"}))
+    store = Store(tmp_path / "bot.db", clock=lambda: T0)
+    try:
+        store.record_failure("news", "rate limited", retry_after=300)
+        assert "server asked to wait until 2026-11-29 06:05:00 UTC" in render_status(config, store, now=T0)
+        assert "server asked to wait" not in render_status(config, store, now=T0 + timedelta(minutes=6))
+    finally:
+        store.close()
