@@ -117,7 +117,7 @@ def _measure(objects):
                py_blocks=sys.getallocatedblocks(), sqlite=sqlite.sqlite3_memory_used() / MIB, memo=0.0,
                memo_chunks=0, threads=threading.active_count())
     for o in objects:
-        if isinstance(o, bot.termindex.TermIndex):
+        if type(o) is bot.termindex.TermIndex:  # type(), not isinstance(): a dead weakproxy raises on that
             out["memo_chunks"] += len(o._seen)
             out["memo"] += sum(_deep(c) for c in (o._chunks, o._seen, o._words, o._hit, o._gate,
                                                    o._hit_words)) / MIB
@@ -129,8 +129,13 @@ def _loop():
     for n in range(1, 10**9):
         time.sleep(max(0.0, t0 + 30 * n - time.monotonic()))
         objects = gc.get_objects()
-        row = _measure(objects)
+        try:
+            row = _measure(objects)
+        except Exception as exc:  # a figure missed, never a daemon disturbed
+            row = {{"error": repr(exc)}}
         stats.write(json.dumps({{"t": time.monotonic() - t0, **row}}) + "\n")
+        if "error" in row:
+            continue
         if trace is None or n % 2:
             continue
         minute = n // 2
@@ -247,7 +252,8 @@ def main() -> int:
 def memory_at(path: Path, t: float) -> dict:
     """The launcher's memory line nearest to t seconds ({} before the first one)."""
     try:
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = [row for line in path.read_text().splitlines() if line.strip()
+                if "error" not in (row := json.loads(line))]
     except FileNotFoundError:
         return {}
     return min(rows, key=lambda r: abs(r["t"] - t)) if rows else {}
