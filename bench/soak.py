@@ -4,10 +4,12 @@ Samples the daemon's resident memory (/proc/PID/status VmRSS) and open file desc
 10 s and prints a row a minute: RSS and its change since the end of warm-up, the fd range, the polls done (the
 daemon's own log lines) and what they are in simulated days of a real deployment (200 feeds every 5 minutes =
 57,600 polls a day). At the end: RSS growth after warm-up (target ≤ 10 %), split into the two halves after warm-up
-(a bounded cache filling slows down, a leak does not), the fd count (target: flat), polls and simulated days.
+(a bounded cache filling slows down, a leak does not), and by part, from figures the daemon's launcher reports:
+the SQLite library (its page cache is bounded by [storage] cache_mib), the matcher memo (bounded by
+termindex.MEMO_LIMIT chunks) and the rest; then the fd count (target: flat), polls and simulated days.
 The baseline, measured in the same run, is the daemon's own state at the end of warm-up (2 minutes in a 10-minute
 or longer run: the daemon has polled every feed many times, its SQLite page cache keeps filling after that and
-is counted as growth). No assertions. --trace-alloc and --sqlite-cache-mib are diagnostics (see LAUNCHER).
+is counted as growth). No assertions. --cache-mib sets [storage] cache_mib; --trace-alloc is a diagnostic.
 Run: .venv/bin/python bench/soak.py [--minutes 30] [--feeds 200]
 """
 
