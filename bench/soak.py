@@ -130,19 +130,20 @@ def _loop():
     trace = open(TRACE, "w", buffering=1) if TRACE else None
     for n in range(1, 10**9):
         time.sleep(max(0.0, t0 + 30 * n - time.monotonic()))
+        # Dropped before the next call, always: a list kept alive would be in the next one's answer, and every
+        # object in it with it, a chain that never frees (the first 30-minute run measured that, not the bot).
         objects = gc.get_objects()
         try:
             row = _measure(objects)
+            types = collections.Counter(type(o).__qualname__ for o in objects) if trace else None
         except Exception as exc:  # a figure missed, never a daemon disturbed
             row = {{"error": repr(exc)}}
+        finally:
+            del objects
         stats.write(json.dumps({{"t": time.monotonic() - t0, **row}}) + "\n")
-        if "error" in row:
-            continue
-        if trace is None or n % 2:
+        if "error" in row or trace is None or n % 2:
             continue
         minute = n // 2
-        types = collections.Counter(type(o).__qualname__ for o in objects)
-        del objects
         trace.write(f"== minute {{minute}}: " + ", ".join(f"{{k}} {{v:.1f}}" if isinstance(v, float) else f"{{k}} {{v}}"
                                                         for k, v in row.items()) + "\n")
         if base_types is None and minute >= 2:
