@@ -252,13 +252,18 @@ def main() -> int:
     return 0
 
 
-def memory_at(path: Path, t: float) -> dict:
-    """The launcher's memory line nearest to t seconds ({} before the first one)."""
+def memory_rows(path: Path) -> list[dict]:
+    """The launcher's memory lines so far (its failed measurements left out)."""
     try:
-        rows = [row for line in path.read_text().splitlines() if line.strip()
+        return [row for line in path.read_text().splitlines() if line.strip()
                 if "error" not in (row := json.loads(line))]
     except FileNotFoundError:
-        return {}
+        return []
+
+
+def memory_at(path: Path, t: float) -> dict:
+    """The launcher's memory line nearest to t seconds ({} before the first one)."""
+    rows = memory_rows(path)
     return min(rows, key=lambda r: abs(r["t"] - t)) if rows else {}
 
 
@@ -277,6 +282,14 @@ def breakdown(path: Path, warmup: float, end: float, cache_mib: int) -> None:
           f"{b['memo_chunks']} chunks; bounded by {MEMO_LIMIT:,} chunks) + the rest {rest:+.1f} MiB "
           f"({rest / a['rss'] * 100:+.1f} % of the baseline: Python objects, allocator slack — malloc free "
           f"{a['heap_free']:.1f} → {b['heap_free']:.1f} MiB, Python blocks {a['py_blocks']} → {b['py_blocks']})")
+    rows = [r for r in memory_rows(path) if warmup <= r["t"] <= end]
+    full = next((r for r in rows if r["sqlite"] >= max(x["sqlite"] for x in rows) - 0.1), None)
+    if full is not None and b["t"] - full["t"] >= 300:
+        grew = (b["rss"] - full["rss"]) / full["rss"] * 100
+        print(f"Second figure, from a later start, said plainly: once the SQLite library stopped growing (its page "
+              f"cache full, at {full['t'] / 60:.0f} min; bounded by cache_mib, it fills as the database grows), RSS "
+              f"went {full['rss']:.1f} → {b['rss']:.1f} MiB: {grew:+.1f} % in {(b['t'] - full['t']) / 60:.0f} min "
+              f"(memo {b['memo'] - full['memo']:+.1f} MiB of it)")
 
 
 class PollCount:
