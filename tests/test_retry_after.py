@@ -155,3 +155,25 @@ def test_status_says_until_when_the_server_asked_to_wait(tmp_path):
         assert "server asked to wait" not in render_status(config, store, now=T0 + timedelta(minutes=6))
     finally:
         store.close()
+
+
+def test_a_restarted_daemon_process_still_waits(tmp_path, feed_server):
+    """`python -m bot run`, SIGTERM, run again: the 429's Retry-After of 120 s holds across the restart."""
+    import signal
+
+    from tests.builders import start_daemon, wait_for
+
+    feed_server.set("/e429.xml", "slow down", status=429, headers={"Retry-After": "120"}, content_type="text/plain")
+    feed_server.set("/healthy.xml", rss([]))
+    config = write_config(tmp_path / "config.toml", database=tmp_path / "bot.db", polling={"interval_seconds": 1},
+                          feeds={"e429": feed_server.url("/e429.xml"), "healthy": feed_server.url("/healthy.xml")})
+    for run in range(2):
+        proc = start_daemon(config, tmp_path / f"out{run}.log")
+        try:
+            healthy = feed_server.hits("/healthy.xml")
+            assert wait_for(lambda: feed_server.hits("/e429.xml") >= 1, 20)
+            assert wait_for(lambda h=healthy: feed_server.hits("/healthy.xml") >= h + 5, 20)  # five intervals on
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0
+        assert feed_server.hits("/e429.xml") == 1, f"run {run + 1} asked the rate-limited feed again"
