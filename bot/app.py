@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,11 +48,13 @@ def utcnow() -> datetime:
 class Daemon:
     """One running bot: the live config, its jobs, and the long-lived clients."""
 
-    def __init__(self, config: Config, token: str | None, *, stream=None):
+    def __init__(self, config: Config, token: str | None, *, stream=None,
+                 clock: Callable[[], datetime] = utcnow):
+        self.clock = clock  # feed state and backoff time; tests inject one
         self.live = pipeline.Live(config, compile_matcher(config.watchlists))
         self.token = token
         self.stream = stream or sys.stdout
-        self.store = Store(config.bot.database, clock=utcnow)
+        self.store = Store(config.bot.database, clock=clock, cache_mib=config.storage.cache_mib)
         self.http = fetch.make_client(config.polling)
         self.fetch_slots = asyncio.Semaphore(config.polling.concurrency)
         self.host_slots: dict[str, asyncio.Semaphore] = {}
@@ -69,7 +71,7 @@ class Daemon:
         # [polling] parse_workers > 0: parse in worker processes (started at the first parse), off the loop's GIL
         self.parse_pool = ParsePool(config.polling.parse_workers) if config.polling.parse_workers else None
         self.deps = pipeline.Deps(store=self.store, http=self.http, notifier=self.notifier,
-                                  recipients=self._recipients, clock=utcnow, send_lock=asyncio.Lock(),
+                                  recipients=self._recipients, clock=clock, send_lock=asyncio.Lock(),
                                   pages=self._make_pages(config),
                                   parse_in_workers=self.parse_pool.parse if self.parse_pool else None)
 
@@ -120,8 +122,7 @@ class Daemon:
         self._track_current()
         polling = self.live.config.polling
         before = self.store.feed_state(feed.id)
-        if not pipeline.is_due(before, feed, utcnow(), polling.max_backoff_seconds,
-                               retry_after=self.deps.retry_after.get(feed.id, 0.0)):
+        if not pipeline.is_due(before, feed, self.clock(), polling.max_backoff_seconds):
             return None
         host = urlsplit(feed.url).hostname or ""
         per_host = self.host_slots.setdefault(host, asyncio.Semaphore(polling.per_host))

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -109,11 +110,15 @@ def cmd_feeds(args) -> int:
             print(f"reset {args.name}" if found else f"no state stored for {args.name!r}")
             return 0 if found else 1
         states = {s.feed_id: s for s in store.feed_states()}
-        print(f"{'feed':<28} {'errors':>6}  {'last success':<25} last error")
+        now = datetime.now(UTC)
+        print(f"{'feed':<28} {'errors':>6}  {'last success':<25} {'retry after (server asked)':<26} last error")
         for feed in config.feeds:
             s = states.get(feed.id)
             ok = s.last_success_at.isoformat(timespec="seconds") if s and s.last_success_at else "never"
-            print(f"{feed.name[:28]:<28} {s.error_count if s else 0:>6}  {ok:<25} {(s.last_error or '') if s else ''}")
+            wait = s.retry_after_until if s and s.retry_after_until and s.retry_after_until > now else None
+            until = wait.isoformat(timespec="seconds") if wait else "-"
+            print(f"{feed.name[:28]:<28} {s.error_count if s else 0:>6}  {ok:<25} {until:<26} "
+                  f"{(s.last_error or '') if s else ''}")
         return 0
     finally:
         store.close()

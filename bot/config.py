@@ -355,7 +355,8 @@ def load(path: Path) -> Config:
     telegram = TelegramSettings(**table("telegram", {
         "api_base_url": _base_url, "admins": _ids, "allowed_chats": _ids, "access": _choice("allowlist", "open"),
         "channels": _ids, "link_preview": _bool}))
-    storage = StorageSettings(**table("storage", {"retention_days": _int(1), "story_window_hours": _int(1)}))
+    storage = StorageSettings(**table("storage", {"retention_days": _int(1), "story_window_hours": _int(1),
+                                                  "cache_mib": _int(1, 4096)}))
     logging = LoggingSettings(**table("logging", {
         "level": _choice("DEBUG", "INFO", "WARNING", "ERROR"), "format": _choice("text", "json")}))
     metrics = MetricsSettings(**table("metrics", {"listen": _listen}))

@@ -48,6 +48,7 @@ class TelegramSettings:
 class StorageSettings:
     retention_days: int = 30
     story_window_hours: int = 72  # copies of one story this close in time make one alert
+    cache_mib: int = 8  # SQLite page cache of the daemon's connection (read at start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,7 @@ class FeedState:
     last_success_at: datetime | None = None
     last_attempt_at: datetime | None = None
     baselined: bool = False
+    retry_after_until: datetime | None = None  # the server's Retry-After: not polled again before this (UTC)
 
 
 @dataclass(frozen=True, slots=True)

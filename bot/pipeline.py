@@ -12,7 +12,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -56,7 +56,6 @@ class Deps:
     recipients: Recipients
     clock: Callable[[], datetime]
     send_lock: asyncio.Lock
-    retry_after: dict[str, float] = field(default_factory=dict)  # feed id → seconds its server asked us to wait
     pages: PageFetcher | None = None  # article pages, when [fulltext] is enabled
     # worker processes (parsepool.ParsePool.parse) for parse_feed; None: a thread, sharing the loop's GIL
     parse_in_workers: Callable[[parse.FetchResult], Awaitable[parse.ParsedFeed]] | None = None
@@ -69,12 +68,8 @@ async def poll_feed(feed: Feed, state: FeedState, deps: Deps, live: Live) -> Pol
     result = await fetch.fetch_feed(deps.http, feed, state, config.polling)
     if result.moved_to:
         log.warning("feed moved permanently feed=%s to=%s", feed.id, result.moved_to)
-    if result.retry_after:
-        deps.retry_after[feed.id] = result.retry_after
-    else:
-        deps.retry_after.pop(feed.id, None)
     if result.error:
-        store.record_failure(feed.id, result.error)
+        store.record_failure(feed.id, result.error, retry_after=result.retry_after)
         return PollReport(feed.id, "failed", error=result.error, duration=time.perf_counter() - started)
     if result.status == 304:
         store.record_not_modified(feed.id)
@@ -221,10 +216,12 @@ async def deliver_edits(deps: Deps, limit: int = 100, stop: Callable[[], bool] |
     return outcomes
 
 
-def is_due(state: FeedState, feed: Feed, now: datetime, cap: float, retry_after: float = 0.0) -> bool:
-    """Whether a failing feed's backoff has passed (healthy feeds are always due)."""
+def is_due(state: FeedState, feed: Feed, now: datetime, cap: float) -> bool:
+    """Whether a failing feed's backoff, and any Retry-After its server sent, have passed (healthy feeds are due)."""
+    if state.retry_after_until is not None and now < state.retry_after_until:
+        return False
     if not state.error_count or state.last_attempt_at is None:
         return True
     rng = random.Random(f"{feed.id}:{state.error_count}")
-    wait = max(retry.backoff_seconds(state.error_count, feed.interval_seconds, cap, rng=rng), retry_after)
+    wait = retry.backoff_seconds(state.error_count, feed.interval_seconds, cap, rng=rng)
     return now >= state.last_attempt_at + timedelta(seconds=wait)

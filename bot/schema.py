@@ -139,6 +139,12 @@ def m003_story_alerts(db: Database) -> None:
         db.execute(sql)
 
 
+@MIGRATIONS(name="m004_feed_retry_after")
+def m004_feed_retry_after(db: Database) -> None:
+    """When a feed's server said Retry-After, the time before which it is not asked again (survives a restart)."""
+    db.execute("alter table feed_state add column retry_after_until text")
+
+
 @MIGRATIONS(name="m005_pages")
 def m005_pages(db: Database) -> None:
     """Extracted article pages by canonical URL (full-text fetching), pruned by fetch time."""

@@ -69,6 +69,8 @@ def render_status(config: Config, store, now: datetime | None = None) -> str:
                      key=lambda s: s.last_attempt_at or datetime.min.replace(tzinfo=UTC), reverse=True)
     lines += ["", "Last errors:" if failing else "Last errors: none"]
     for state in failing[:10]:
+        waiting = (f"; server asked to wait until {state.retry_after_until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+                   if state.retry_after_until and state.retry_after_until > now else "")
         lines.append(f"  {state.feed_id}: {state.last_error} "
-                     f"({state.error_count} in a row, last attempt {_ago(state.last_attempt_at, now)})")
+                     f"({state.error_count} in a row, last attempt {_ago(state.last_attempt_at, now)}{waiting})")
     return "\n".join(lines) + "\n"

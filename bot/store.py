@@ -30,6 +30,7 @@ from bot.storestories import StoryStore
 
 FULL_CHECK_MAX_BYTES = 256 * 1024 * 1024  # beyond this, "auto" runs quick_check at start
 WAL_SAFETY_PAGES = 16384  # 64 MiB of WAL before a caller's commit checkpoints by itself
+CACHE_MIB = 8  # [storage] cache_mib default: 32 MiB cost RSS and bought nothing in bench_store_cache.py
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 3600.0
 HELD_TOGETHER_MAX = 1000  # held alerts of one drain's chats read beyond its limit, so a digest stays whole
@@ -65,11 +66,12 @@ class Store(ChatStore, StoryStore, StoryAlertStore, PageStore):
     _alert_from_json = staticmethod(alert_from_json)
 
     def __init__(self, path: str | Path, *, clock: Callable[[], datetime] | None = None,
-                 busy_timeout: float = BUSY_TIMEOUT_SECONDS, check: str = "auto") -> None:
+                 busy_timeout: float = BUSY_TIMEOUT_SECONDS, check: str = "auto", cache_mib: int = CACHE_MIB) -> None:
         """Open (creating) the database, check it, migrate it, start the WAL checkpointer.
 
         check: "integrity" (PRAGMA integrity_check, ~30 s per million articles), "quick" (quick_check, ~5 s per
         million), "auto" (integrity up to FULL_CHECK_MAX_BYTES, quick beyond) or "none" (read-only tools).
+        cache_mib: the connection's SQLite page cache; it fills up to this and stays (part of the daemon's RSS).
         """
         self.path = Path(path)
         self.busy_timeout = busy_timeout
@@ -91,7 +93,7 @@ class Store(ChatStore, StoryStore, StoryAlertStore, PageStore):
             self.db.enable_wal()
             conn.execute("pragma foreign_keys = on")
             conn.execute("pragma synchronous = normal")
-            conn.execute("pragma cache_size = -32768")  # 32 MiB: the band index stays hot
+            conn.execute(f"pragma cache_size = -{int(cache_mib) * 1024}")
             # The checkpointer thread copies the WAL back off the callers' time; autocheckpoint stays only as a
             # safety net for long write bursts, during which passive checkpoints never catch up with the writer.
             conn.execute(f"pragma wal_autocheckpoint = {WAL_SAFETY_PAGES}")
@@ -131,7 +133,7 @@ class Store(ChatStore, StoryStore, StoryAlertStore, PageStore):
         return FeedState(feed_id=row["feed_id"], etag=row["etag"], last_modified=row["last_modified"],
                          error_count=row["error_count"], last_error=row["last_error"],
                          last_success_at=_dt(row["last_success_at"]), last_attempt_at=_dt(row["last_attempt_at"]),
-                         baselined=bool(row["baselined"]))
+                         baselined=bool(row["baselined"]), retry_after_until=_dt(row["retry_after_until"]))
 
     @_guarded
     def feed_state(self, feed_id: str) -> FeedState:
@@ -143,13 +145,18 @@ class Store(ChatStore, StoryStore, StoryAlertStore, PageStore):
         return [self._state(r) for r in self._rows("select * from feed_state order by feed_id")]
 
     @_guarded
-    def record_failure(self, feed_id: str, error: str) -> FeedState:
+    def record_failure(self, feed_id: str, error: str, *, retry_after: float | None = None) -> FeedState:
+        """One more failure in a row. `retry_after` (seconds, from the server's Retry-After) is kept as
+        retry_after_until, so that a restart still waits; a failure without one clears it."""
+        now = self._now()
+        until = _iso(now + timedelta(seconds=retry_after)) if retry_after else None
         with self.db.atomic():
             self.db.execute(
-                "insert into feed_state (feed_id, error_count, last_error, last_attempt_at) values (?, 1, ?, ?) "
-                "on conflict (feed_id) do update set error_count = error_count + 1, "
-                "last_error = excluded.last_error, last_attempt_at = excluded.last_attempt_at",
-                [feed_id, error, _iso(self._now())])
+                "insert into feed_state (feed_id, error_count, last_error, last_attempt_at, retry_after_until) "
+                "values (?, 1, ?, ?, ?) on conflict (feed_id) do update set error_count = error_count + 1, "
+                "last_error = excluded.last_error, last_attempt_at = excluded.last_attempt_at, "
+                "retry_after_until = excluded.retry_after_until",
+                [feed_id, error, _iso(now), until])
         return self.feed_state(feed_id)
 
     @_guarded
@@ -158,18 +165,18 @@ class Store(ChatStore, StoryStore, StoryAlertStore, PageStore):
         with self.db.atomic():
             self.db.execute(
                 "insert into feed_state (feed_id, last_success_at, last_attempt_at) values (?, ?, ?) "
-                "on conflict (feed_id) do update set error_count = 0, last_error = null, "
+                "on conflict (feed_id) do update set error_count = 0, last_error = null, retry_after_until = null, "
                 "last_success_at = excluded.last_success_at, last_attempt_at = excluded.last_attempt_at",
                 [feed_id, now, now])
 
     @_guarded
     def reset_feed(self, feed_id: str) -> bool:
-        """Forget a feed's errors, backoff and validators so that it is fetched in full at once; keep its baseline
-        (deleting the row would make the next poll record what arrived meanwhile without alerting)."""
+        """Forget a feed's errors, backoff, Retry-After and validators so that it is fetched in full at once; keep its
+        baseline (deleting the row would make the next poll record what arrived meanwhile without alerting)."""
         with self.db.atomic():
             return self.db.execute(
                 "update feed_state set error_count = 0, last_error = null, last_attempt_at = null, etag = null, "
-                "last_modified = null where feed_id = ?", [feed_id]).rowcount > 0
+                "last_modified = null, retry_after_until = null where feed_id = ?", [feed_id]).rowcount > 0
 
     # ------------------------------------------------------------ articles and the outbox
 
@@ -220,7 +227,7 @@ class Store(ChatStore, StoryStore, StoryAlertStore, PageStore):
                 "values (?, ?, ?, ?, ?, ?) on conflict (feed_id) do update set etag = excluded.etag, "
                 "last_modified = excluded.last_modified, last_success_at = excluded.last_success_at, "
                 "last_attempt_at = excluded.last_attempt_at, error_count = 0, last_error = null, "
-                "baselined = excluded.baselined",
+                "retry_after_until = null, baselined = excluded.baselined",
                 [feed_id, result.etag, result.last_modified, now, now, int(baselined)])
         return inserted
 

@@ -82,7 +82,7 @@ class TermIndex:
         self._lock = threading.Lock()
         self._words: dict[str, tuple[Hit, ...]] = {}  # normalised word → hits
         self._hit_words: dict[str, dict[str, Hit]] = {}  # the words above with at least one hit → their hits
-        self._chunks: dict[str, frozenset[str]] = {}  # raw chunk of text → watchlist words it may stand for
+        self._chunks: dict[str, frozenset[str]] = {}  # chunk in _hit → watchlist words it may stand for
         self._seen: set[str] = set()  # the chunks in the memo (a set: set difference stays C-fast)
         self._hit: set[str] = set()  # chunks standing for some watchlist word
         self._gate: set[str] = set()  # chunks standing for an anchor word: the article needs a closer look
@@ -158,13 +158,14 @@ class TermIndex:
             return present, hit
 
     def _learn(self, chunks: set[str]) -> None:
-        if len(self._chunks) > MEMO_LIMIT:  # start again (then every chunk of this text is new)
+        if len(self._seen) > MEMO_LIMIT:  # start again (then every chunk of this text is new)
             self._chunks, self._words, self._seen, self._hit, self._gate = {}, {}, set(), set(), set()
             self._hit_words = {}
         for chunk in chunks - self._seen:
-            terms = self._chunks[chunk] = self._chunk_terms(chunk)
+            terms = self._chunk_terms(chunk)
             self._seen.add(chunk)
-            if terms:
+            if terms:  # most chunks stand for nothing: only _seen remembers them (no empty frozenset each)
+                self._chunks[chunk] = terms
                 self._hit.add(chunk)
                 if not terms.isdisjoint(self.anchors) or SPLIT_DESIGNATOR in terms:
                     self._gate.add(chunk)

@@ -31,7 +31,7 @@ KEYS = {
     "polling": ["interval_seconds", "timeout_seconds", "max_bytes", "concurrency", "per_host", "max_backoff_seconds",
                 "notify_after_failures", "baseline_new_feeds", "user_agent"],
     "telegram": ["api_base_url", "admins", "allowed_chats", "access", "channels", "link_preview", "token"],
-    "storage": ["retention_days"],
+    "storage": ["retention_days", "cache_mib"],
     "logging": ["level", "format"],
     "metrics": ["listen"],
     "fulltext": ["enabled", "concurrency", "timeout_seconds", "max_bytes"],

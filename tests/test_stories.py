@@ -254,12 +254,7 @@ def test_a_v1_database_upgrades_and_keeps_its_data(tmp_path):
     db.close()
     store = Store(path, clock=lambda: T0)
     try:
-        fresh = Database(sqlite3.connect(tmp_path / "fresh.db"))
-        schema.migrate(fresh)
-        assert schema.version(store.db) == schema.version(fresh)  # every later migration applied, in order
-        assert schema.version(store.db)[:2] == ["m001_initial", "m002_stories_and_aliases"]
-        assert "m003_story_alerts" in schema.version(store.db)
-        fresh.close()
+        assert schema.version(store.db) == [m.name for m in schema.MIGRATIONS._migrations]
         assert store.unseen([old]) == []
         state = store.feed_state("enab")
         assert (state.etag, state.baselined) == ('"e1"', True)
