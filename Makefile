@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PTB_TIMEDELTA := 1
 
-.PHONY: demo test lint image-check eval bench-match clean
+.PHONY: demo test lint image-check eval bench-match bench-ingest bench-poll-cycle bench-latency bench-dedup \
+	eval-dedup bench-fanout bench-fulltext bench-holds bench-watchtest bench-store-cache soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -55,3 +56,18 @@ eval: $(STAMP)
 
 bench-match: $(STAMP)
 	$(BIN)/python bench/bench_match.py
+
+bench-fulltext: $(STAMP)
+	$(BIN)/python bench/bench_fulltext.py
+
+bench-holds: $(STAMP)
+	$(BIN)/python bench/bench_holds.py
+
+bench-watchtest: $(STAMP)
+	$(BIN)/python bench/bench_watchtest.py
+
+bench-store-cache: $(STAMP)
+	$(BIN)/python bench/bench_store_cache.py
+
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py

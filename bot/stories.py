@@ -6,7 +6,7 @@ Pure functions of text: no SQL, no clock, no feeds. The store keeps the band key
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from hashlib import blake2b
@@ -53,14 +53,20 @@ def _hash64(data: bytes) -> int:
     return int.from_bytes(blake2b(data, digest_size=8).digest(), "little")
 
 
-def minhash(items: Iterable[str], perms: int = PERMS) -> tuple[int, ...]:
+def minhash(items: Collection[str], perms: int = PERMS, *, hashes: dict[str, int] | None = None) -> tuple[int, ...]:
     """One-permutation MinHash with rotation densification: one hash per shingle, `perms` bins.
 
     Two sets agree on a bin with probability close to their Jaccard similarity. An empty set gives ().
+    `hashes` (shingle → hash) is filled and reused, so shingles shared by two calls are hashed once.
     """
+    if hashes is None:
+        hashes = {}
+    known = hashes.get
+    for item in items:  # a shingle seen by an earlier call (the title's, in the full text) is hashed once
+        if known(item) is None:
+            hashes[item] = int.from_bytes(blake2b(item.encode(), digest_size=8).digest(), "little")
     bins = [_EMPTY] * perms
-    for item in items:
-        h = _hash64(item.encode())
+    for h in map(hashes.__getitem__, items):
         b, v = h % perms, h // perms
         if v < bins[b]:
             bins[b] = v
@@ -105,11 +111,27 @@ class Signature:
         return same_story(self.text, other_text)
 
 
+def lead_of(summary: str) -> str:
+    """The cleaned summary's first LEAD_CHARS characters, cut back to the last whole word.
+
+    Only a prefix of a long summary is cleaned: enough that a space stands past LEAD_CHARS in the cleaned
+    prefix, so the words kept are exactly those the whole summary gives (cleaning works word by word)."""
+    size = 4 * LEAD_CHARS
+    while True:
+        cleaned = clean(summary[:size])
+        if size >= len(summary) or cleaned.find(" ", LEAD_CHARS) != -1:
+            break
+        size *= 2
+    return cleaned[:LEAD_CHARS].rsplit(" ", 1)[0] if len(cleaned) > LEAD_CHARS else cleaned
+
+
 def signature(title: str, summary: str = "") -> Signature:
     t = clean(title)
-    lead = clean(summary)[:LEAD_CHARS].rsplit(" ", 1)[0] if len(clean(summary)) > LEAD_CHARS else clean(summary)
+    lead = lead_of(summary or "")
     full = f"{t} {lead}".strip()
-    bands = band_keys(minhash(shingles(t)), "t") + band_keys(minhash(shingles(full)), "f")
+    hashes: dict[str, int] = {}  # the title's shingles are most of the full text's: hash each once
+    bands = (band_keys(minhash(shingles(t), hashes=hashes), "t")
+             + band_keys(minhash(shingles(full), hashes=hashes), "f"))
     return Signature(title=t, lead=lead, bands=bands)
 
 
