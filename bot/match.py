@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bot.models import Entry, Match, Watchlist
 from bot.normalize import normalize_text
-from bot.phrases import Candidates, FieldWords, Occurrence, Phrase, find, sentence_window
+from bot.phrases import Candidates, FieldWords, Occurrence, Phrase, find, sentence_windows
 from bot.termindex import SPLIT_DESIGNATOR, TermIndex, fuzzy_score
 from bot.tokens import alternatives, canonical, words
 
@@ -127,8 +127,8 @@ class Matcher:
             hit_chunks = hit.keys() & text.split() if fast else ()
             if fast and not hit_chunks:
                 continue  # no chunk of this field stands for a word (an anchor) the candidates need
-            window = sentence_window(text, hit_chunks) if narrow else None
-            view = views[name] = FieldWords(text, self._index, window)
+            windows = sentence_windows(text, hit_chunks) if narrow else None
+            view = views[name] = FieldWords(text, self._index, windows)
             found: list[Match] = []
             for number in candidates:
                 found += self._entry_matches(self._entries[number], name, view, trace)
