@@ -102,10 +102,8 @@ class Matcher:
              exhaustive: bool = False) -> tuple[list[Match], dict]:
         """Match the fields; `exhaustive` skips every pre-filter (slow; tests use it as the reference)."""
         texts = {name: text for name, text in fields.items() if isinstance(text, str) and text}
-        chunks: set[str] = set()
-        for text in texts.values():
-            chunks.update(text.split())
-        scanned = self._index.scan(chunks)
+        splits = {name: text.split() for name, text in texts.items()}
+        scanned = self._index.scan(list(splits.values()))
         present, hit = scanned if scanned is not None else (None, {})
         split = present is not None and SPLIT_DESIGNATOR in present
         if split:  # e.g. "إس 400": look at the joined words
@@ -124,7 +122,7 @@ class Matcher:
         out: list[Match] = []
         views: dict[str, FieldWords] = {}
         for name, text in texts.items():
-            hit_chunks = hit.keys() & text.split() if fast else ()
+            hit_chunks = hit.keys() & splits[name] if fast else ()
             if fast and not hit_chunks:
                 continue  # no chunk of this field stands for a word (an anchor) the candidates need
             windows = sentence_windows(text, hit_chunks) if narrow else None

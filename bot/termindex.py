@@ -6,7 +6,7 @@ Owns which text word can stand for which watchlist word and how well; knows noth
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from rapidfuzz import fuzz
@@ -139,20 +139,21 @@ class TermIndex:
                 terms.add(SPLIT_DESIGNATOR)
         return frozenset(terms)
 
-    def scan(self, chunks: set[str]) -> tuple[set[str], dict[str, frozenset[str]]] | None:
-        """Watchlist words the text's whitespace chunks may stand for, and each chunk that stands for some with
-        those words; None if no anchor is among them.
+    def scan(self, pieces: Sequence[Iterable[str]]) -> tuple[set[str], dict[str, frozenset[str]]] | None:
+        """Watchlist words the text's whitespace chunks (one collection per field) may stand for, and each chunk
+        that stands for some with those words; None if no anchor is among them.
 
-        Set operations over memoised chunks: only chunks never seen before are normalised and looked up.
+        Set operations over memoised chunks: only chunks never seen before are normalised and looked up, and a
+        text with no anchor is answered without building a set of its chunks.
         SPLIT_DESIGNATOR in the answer means a designator may be split over two chunks (إس 400): look closer.
         """
         with self._lock:
-            if not self._seen.issuperset(chunks):  # C-level check; the steady state learns nothing new
-                self._learn(chunks)
-            if chunks.isdisjoint(self._gate):  # the gate is inside the hit set: one test says no to most texts
+            if not all(map(self._seen.issuperset, pieces)):  # C-level; the steady state learns nothing new
+                self._learn(set().union(*pieces))
+            if all(map(self._gate.isdisjoint, pieces)):  # the gate is inside the hit set: says no to most texts
                 return None
             present: set[str] = set()
-            hit = {chunk: self._chunks[chunk] for chunk in chunks & self._hit}
+            hit = {chunk: self._chunks[chunk] for chunk in set().union(*pieces) & self._hit}
             for terms in hit.values():
                 present |= terms
             return present, hit
