@@ -150,7 +150,7 @@ def find(phrase: Phrase, field: FieldWords) -> list[Occurrence]:
     if found is None:
         found = field.found[key] = _find(phrase, field)
     elif found and found[0].phrase is not phrase:
-        found = [o._replace(phrase=phrase) for o in found]
+        found = [Occurrence(phrase, o.first, o.last, o.score, o.rules) for o in found]
     return found
 
 
