@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bot.models import Entry, Match, Watchlist
 from bot.normalize import normalize_text
-from bot.phrases import Candidates, FieldWords, Occurrence, Phrase, find, sentence_window
+from bot.phrases import Candidates, FieldWords, Occurrence, Phrase, find, sentence_windows
 from bot.termindex import SPLIT_DESIGNATOR, TermIndex, fuzzy_score
 from bot.tokens import alternatives, canonical, words
 
@@ -102,10 +102,8 @@ class Matcher:
              exhaustive: bool = False) -> tuple[list[Match], dict]:
         """Match the fields; `exhaustive` skips every pre-filter (slow; tests use it as the reference)."""
         texts = {name: text for name, text in fields.items() if isinstance(text, str) and text}
-        chunks: set[str] = set()
-        for text in texts.values():
-            chunks.update(text.split())
-        scanned = self._index.scan(chunks)
+        splits = {name: text.split() for name, text in texts.items()}
+        scanned = self._index.scan(list(splits.values()))
         present, hit = scanned if scanned is not None else (None, {})
         split = present is not None and SPLIT_DESIGNATOR in present
         if split:  # e.g. "إس 400": look at the joined words
@@ -124,11 +122,11 @@ class Matcher:
         out: list[Match] = []
         views: dict[str, FieldWords] = {}
         for name, text in texts.items():
-            hit_chunks = hit.keys() & text.split() if fast else ()
+            hit_chunks = hit.keys() & splits[name] if fast else ()
             if fast and not hit_chunks:
                 continue  # no chunk of this field stands for a word (an anchor) the candidates need
-            window = sentence_window(text, hit_chunks) if narrow else None
-            view = views[name] = FieldWords(text, self._index, window)
+            windows = sentence_windows(text, hit_chunks) if narrow else None
+            view = views[name] = FieldWords(text, self._index, windows)
             found: list[Match] = []
             for number in candidates:
                 found += self._entry_matches(self._entries[number], name, view, trace)

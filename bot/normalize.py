@@ -203,21 +203,29 @@ def _gap_ok(m: re.Match) -> bool:
 
 
 _DIGIT_RUN = re.compile(r"\d+")
+_WORD_CHAR = re.compile(r"[^\W_]")
 _REACH = 7  # a designator's letters and gap take at most this many characters before its number
 
 
 def designator_matches(text: str) -> list[re.Match]:
-    """What `_DESIGNATOR.finditer(text)` yields, found by trying only the few places before each number."""
+    """What `_DESIGNATOR.finditer(text)` yields, found by one search in the few places before each number.
+
+    A designator's number is a whole digit run followed by no letter, so each run is looked at only when the
+    character after it is not a letter, with the search ending at the run's end (the same leftmost match).
+    """
     out: list[re.Match] = []
     done = 0  # end of the previous number: no match can start before it
+    size = len(text)
     for d in _DIGIT_RUN.finditer(text):
-        start = d.start()
-        for at in range(max(done, start - _REACH), start):
-            m = _DESIGNATOR.match(text, at)
+        start, end = d.span()
+        if end < size and _WORD_CHAR.match(text, end) is not None:
+            done = end
+            continue
+        if start > done:
+            m = _DESIGNATOR.search(text, max(done, start - _REACH), end)
             if m is not None:
                 out.append(m)
-                break
-        done = d.end()
+        done = end
     return out
 
 

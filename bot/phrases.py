@@ -42,11 +42,19 @@ class FieldWords:
     original is built with the normalised text, in the same pass.
     """
 
-    def __init__(self, original: str, index: TermIndex, window: tuple[int, int] | None = None):
-        """`window`: look only at original[start:end], whole sentences that hold every hit (see sentence_window)."""
+    def __init__(self, original: str, index: TermIndex, windows: Sequence[tuple[int, int]] | None = None):
+        """`windows`: look only at these spans of `original`, whole sentences that hold every hit, in order
+        (see sentence_windows); they are read as one text, each keeping its shift back to the original."""
         self.original = original
-        self._offset, end = window or (0, len(original))
-        self._seen = original[self._offset:end] if window else original
+        if windows:
+            self._seen = "".join(original[a:b] for a, b in windows)
+            self._piece_starts, self._shifts, at = [], [], 0
+            for a, b in windows:
+                self._piece_starts.append(at)
+                self._shifts.append(a - at)
+                at += b - a
+        else:
+            self._seen, self._piece_starts, self._shifts = original, [0], [0]
         self.norm = normalize(self._seen)
         self.text = self.norm.text
         self.words, self.starts, self.ends = word_table(self.text)
@@ -71,36 +79,55 @@ class FieldWords:
     def span(self, first: int, last: int) -> tuple[int, int]:
         """Original [start, end) of words first..last."""
         start, end = self.norm.span(self._seen, self.starts[first], self.ends[last])
-        return start + self._offset, end + self._offset
+        shifts = self._shifts  # a span never leaves its sentence, so never its piece
+        shift = shifts[bisect.bisect_right(self._piece_starts, start) - 1] if len(shifts) > 1 else shifts[0]
+        return start + shift, end + shift
 
 
 #: sentence ends that are safe window edges: none of them can sit inside a designator (إس\n400 can)
 _SAFE_END = re.compile(r"[.!?؟؛;]")
 
 
-def sentence_window(original: str, hit_chunks: Iterable[str]) -> tuple[int, int] | None:
-    """The whole sentences of `original` from the first to the last of these chunks; None for all of it.
+def sentence_windows(original: str, hit_chunks: Iterable[str]) -> list[tuple[int, int]] | None:
+    """The whole sentences of `original` that hold one of these chunks, as ordered disjoint spans; None for all.
 
     Normalising, word splitting and the sentence-scoped rules (phrases, all_of, exclude) give the same answers
-    inside this window as in the whole field, with positions shifted: every character rule is local, and a
-    designator never spans . ! ? ؟ ؛ ; (the edges). So the chunks holding the anchor words of the candidate
-    entries' phrases are enough: every occurrence holds its anchor in its own sentence. Rules that reach across
-    sentences (context) need the whole field.
+    inside these spans, read one after the other, as in the whole field, with positions shifted: every character
+    rule is local, a designator never spans . ! ? ؟ ؛ ; (the edges), and each span ends with one, so the next
+    span is read after the same kind of character as in the field. So the sentences holding the chunks that
+    stand for the anchor words of the candidate entries' phrases are enough: every occurrence holds its anchor
+    in its own sentence. Rules that reach across sentences (context) need the whole field.
     """
-    first, last = len(original), 0
-    for chunk in hit_chunks:
-        first = min(first, original.find(chunk))
-        last = max(last, original.rfind(chunk) + len(chunk))
     ends = [m.start() for m in _SAFE_END.finditer(original)]
-    if not ends or first >= last:
+    if not ends:
         return None
-    i = bisect.bisect_left(ends, first)
-    start = ends[i - 1] + 1 if i else 0
-    j = bisect.bisect_left(ends, last - 1)  # a chunk may end with its sentence's full stop
-    end = ends[j] + 1 if j < len(ends) else len(original)
-    if start == 0 and end == len(original):
+    spans = []
+    for chunk in hit_chunks:
+        at = original.find(chunk)
+        while at >= 0:  # every place, also inside a longer chunk (a harmless extra sentence)
+            i = bisect.bisect_left(ends, at)
+            j = bisect.bisect_left(ends, at + len(chunk) - 1)  # a chunk may end with its sentence's full stop
+            spans.append((ends[i - 1] + 1 if i else 0, ends[j] + 1 if j < len(ends) else len(original)))
+            at = original.find(chunk, at + 1)
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    if not merged or merged == [(0, len(original))]:
         return None
-    return start, end
+    return merged
+
+
+def sentence_window(original: str, hit_chunks: Iterable[str]) -> tuple[int, int] | None:
+    """One span: the whole sentences of `original` from the first to the last of these chunks; None for all."""
+    windows = sentence_windows(original, hit_chunks)
+    if windows is None or (windows[0][0], windows[-1][1]) == (0, len(original)):
+        return None
+    return windows[0][0], windows[-1][1]
 
 
 @functools.cache
@@ -123,7 +150,7 @@ def find(phrase: Phrase, field: FieldWords) -> list[Occurrence]:
     if found is None:
         found = field.found[key] = _find(phrase, field)
     elif found and found[0].phrase is not phrase:
-        found = [o._replace(phrase=phrase) for o in found]
+        found = [Occurrence(phrase, o.first, o.last, o.score, o.rules) for o in found]
     return found
 
 

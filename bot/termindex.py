@@ -6,7 +6,8 @@ Owns which text word can stand for which watchlist word and how well; knows noth
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from itertools import compress
 from typing import NamedTuple
 
 from rapidfuzz import fuzz
@@ -81,7 +82,8 @@ class TermIndex:
         self.prefixes = frozenset(designator_prefix(w) for w in self.thresholds if w[-1:].isdigit()) - {None}
         self._lock = threading.Lock()
         self._words: dict[str, tuple[Hit, ...]] = {}  # normalised word → hits
-        self._hit_words: dict[str, dict[str, Hit]] = {}  # the words above with at least one hit → their hits
+        self._maps: dict[str, dict[str, Hit]] = {}  # the words above → watchlist word → hit (empty: no hit)
+        self._no_hits: dict[str, Hit] = {}  # the one empty map, shared by every word without a hit
         self._chunks: dict[str, frozenset[str]] = {}  # chunk in _hit → watchlist words it may stand for
         self._seen: set[str] = set()  # the chunks in the memo (a set: set difference stays C-fast)
         self._hit: set[str] = set()  # chunks standing for some watchlist word
@@ -120,16 +122,18 @@ class TermIndex:
         found = self._words.get(word)
         if found is None:
             found = self._words[word] = self.compute(word)
-            if found:
-                self._hit_words[word] = {h.term_token: h for h in found}
+            self._maps[word] = {h.term_token: h for h in found} if found else self._no_hits
         return found
 
     def hit_maps(self, text_words: list[str]) -> list[tuple[int, dict[str, Hit]]]:
         """For each word that stands for some watchlist word: its position, and watchlist word → best hit
         (the maps are memoised and shared: read them, never change them)."""
-        for word in set(text_words).difference(self._words):
-            self.hits(word)
-        return [(pos, found) for pos, found in enumerate(map(self._hit_words.get, text_words)) if found]
+        maps = list(map(self._maps.get, text_words))
+        if None in maps:  # words never seen (the steady state has seen them all, in the scan's chunks)
+            for word in set(text_words).difference(self._maps):
+                self.hits(word)
+            maps = list(map(self._maps.get, text_words))
+        return list(compress(enumerate(maps), maps))
 
     def _chunk_terms(self, chunk: str) -> frozenset[str]:
         terms: set[str] = set()
@@ -139,20 +143,21 @@ class TermIndex:
                 terms.add(SPLIT_DESIGNATOR)
         return frozenset(terms)
 
-    def scan(self, chunks: set[str]) -> tuple[set[str], dict[str, frozenset[str]]] | None:
-        """Watchlist words the text's whitespace chunks may stand for, and each chunk that stands for some with
-        those words; None if no anchor is among them.
+    def scan(self, pieces: Sequence[Iterable[str]]) -> tuple[set[str], dict[str, frozenset[str]]] | None:
+        """Watchlist words the text's whitespace chunks (one collection per field) may stand for, and each chunk
+        that stands for some with those words; None if no anchor is among them.
 
-        Set operations over memoised chunks: only chunks never seen before are normalised and looked up.
+        Set operations over memoised chunks: only chunks never seen before are normalised and looked up, and a
+        text with no anchor is answered without building a set of its chunks.
         SPLIT_DESIGNATOR in the answer means a designator may be split over two chunks (إس 400): look closer.
         """
         with self._lock:
-            if not self._seen.issuperset(chunks):  # C-level check; the steady state learns nothing new
-                self._learn(chunks)
-            if chunks.isdisjoint(self._gate):  # the gate is inside the hit set: one test says no to most texts
+            if not all(map(self._seen.issuperset, pieces)):  # C-level; the steady state learns nothing new
+                self._learn(set().union(*pieces))
+            if all(map(self._gate.isdisjoint, pieces)):  # the gate is inside the hit set: says no to most texts
                 return None
             present: set[str] = set()
-            hit = {chunk: self._chunks[chunk] for chunk in chunks & self._hit}
+            hit = {chunk: self._chunks[chunk] for chunk in set().union(*pieces) & self._hit}
             for terms in hit.values():
                 present |= terms
             return present, hit
@@ -160,7 +165,7 @@ class TermIndex:
     def _learn(self, chunks: set[str]) -> None:
         if len(self._seen) > MEMO_LIMIT:  # start again (then every chunk of this text is new)
             self._chunks, self._words, self._seen, self._hit, self._gate = {}, {}, set(), set(), set()
-            self._hit_words = {}
+            self._maps = {}
         for chunk in chunks - self._seen:
             terms = self._chunk_terms(chunk)
             self._seen.add(chunk)

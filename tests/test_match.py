@@ -11,7 +11,7 @@ import pytest
 from bot.explain import render_explanation
 from bot.match import compile_matcher
 from bot.models import Entry, Watchlist
-from bot.phrases import sentence_window
+from bot.phrases import sentence_window, sentence_windows
 from tests.test_default_watchlists import default_watchlists
 
 CASES_FILE = Path(__file__).parent / "data" / "match_cases.toml"
@@ -158,6 +158,22 @@ def test_sentence_window_holds_the_whole_sentences_of_the_hits():
     assert text[start:end] == " قال لافروف اليوم إن القمة قريبة؟ ثم خبر آخر."
     assert sentence_window("قال لافروف اليوم", {"لافروف"}) is None  # one sentence: the whole field
     assert sentence_window(text, {"أول.", "وختام"}) is None
+
+
+def test_sentence_windows_hold_only_the_sentences_of_the_hits():
+    text = "خبر أول. قال لافروف اليوم؟ ثم خبر آخر. وختام لافروف."
+    windows = sentence_windows(text, {"لافروف"})
+    assert [text[a:b] for a, b in windows] == [" قال لافروف اليوم؟", " وختام لافروف."]
+    assert sentence_windows(text, {"أول.", "آخر.", "لافروف"}) is None  # every sentence: the whole field
+    assert sentence_windows("قال لافروف اليوم", {"لافروف"}) is None
+
+
+def test_matches_in_two_windows_keep_their_offsets_in_the_whole_field():
+    matcher = inline_matcher({"name": "لافروف", "exclude": ["حديقة"]})
+    text = "قال لافروفُ إن القمة قريبة. في حديقة الحيوان أسد. وأكد لافروف ذلك. وفي حديقة أخرى"
+    found = matcher.match({"summary": text})
+    assert [(text[m.start:m.end], m.start) for m in found] == [("لافروفُ", 4), ("لافروف", text.rfind("لافروف"))]
+    assert found == matcher._run({"summary": text}, None, exhaustive=True)[0]
 
 
 def test_a_match_found_through_a_window_keeps_its_offsets_in_the_whole_field():
