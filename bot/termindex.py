@@ -81,8 +81,7 @@ class TermIndex:
         self.neighbours: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in neighbours.items()}
         self.prefixes = frozenset(designator_prefix(w) for w in self.thresholds if w[-1:].isdigit()) - {None}
         self._lock = threading.Lock()
-        self._words: dict[str, tuple[Hit, ...]] = {}  # normalised word → hits
-        self._maps: dict[str, dict[str, Hit]] = {}  # the words above → watchlist word → hit (empty: no hit)
+        self._maps: dict[str, dict[str, Hit]] = {}  # normalised word → watchlist word → hit (empty: no hit)
         self._no_hits: dict[str, Hit] = {}  # the one empty map, shared by every word without a hit
         self._chunks: dict[str, frozenset[str]] = {}  # chunk in _hit → watchlist words it may stand for
         self._seen: set[str] = set()  # the chunks in the memo (a set: set difference stays C-fast)
@@ -118,12 +117,12 @@ class TermIndex:
             best[hit.term_token] = hit
 
     def hits(self, word: str) -> tuple[Hit, ...]:
-        """What a normalised text word may stand for (memoised)."""
-        found = self._words.get(word)
+        """What a normalised text word may stand for (memoised, once, as its map: no second dict per word)."""
+        found = self._maps.get(word)
         if found is None:
-            found = self._words[word] = self.compute(word)
-            self._maps[word] = {h.term_token: h for h in found} if found else self._no_hits
-        return found
+            computed = self.compute(word)
+            found = self._maps[word] = {h.term_token: h for h in computed} if computed else self._no_hits
+        return tuple(found.values())
 
     def hit_maps(self, text_words: list[str]) -> list[tuple[int, dict[str, Hit]]]:
         """For each word that stands for some watchlist word: its position, and watchlist word → best hit
@@ -138,6 +137,8 @@ class TermIndex:
     def _chunk_terms(self, chunk: str) -> frozenset[str]:
         terms: set[str] = set()
         for word in words(normalize_text(chunk)):
+            if word == chunk:  # most chunks are their own word: one string object in both memos, not two
+                word = chunk
             terms.update(h.term_token for h in self.hits(word))
             if self.prefixes and not word[-1:].isdigit() and designator_prefix(word) in self.prefixes:
                 terms.add(SPLIT_DESIGNATOR)
@@ -164,8 +165,7 @@ class TermIndex:
 
     def _learn(self, chunks: set[str]) -> None:
         if len(self._seen) > MEMO_LIMIT:  # start again (then every chunk of this text is new)
-            self._chunks, self._words, self._seen, self._hit, self._gate = {}, {}, set(), set(), set()
-            self._maps = {}
+            self._chunks, self._maps, self._seen, self._hit, self._gate = {}, {}, set(), set(), set()
         for chunk in chunks - self._seen:
             terms = self._chunk_terms(chunk)
             self._seen.add(chunk)
