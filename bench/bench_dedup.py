@@ -49,10 +49,12 @@ def sentence(rng: random.Random, n: int) -> str:
     return " ".join(rng.choice(words) for _ in range(n))
 
 
-def build(path: Path, n: int, seed: int = 1) -> float:
-    """Write n stored articles (articles, story members, band rows) straight into a migrated database."""
+def build(path: Path, n: int, seed: int = 1, now: datetime = NOW, feeds: int = 300,
+          prefix: str = "feed") -> float:
+    """Write n stored articles (articles, story members, band rows), seen over the 30 days before `now` by
+    `feeds` feeds named prefix + number, straight into a migrated database."""
     started = time.perf_counter()
-    Store(path, clock=lambda: NOW).close()  # schema via the real migrations
+    Store(path, clock=lambda: now).close()  # schema via the real migrations
     rng = random.Random(seed)
     conn = sqlite3.connect(path)
     conn.execute("pragma journal_mode = off")
@@ -62,7 +64,7 @@ def build(path: Path, n: int, seed: int = 1) -> float:
     for lo in range(0, n, chunk):
         hi = min(n, lo + chunk)
         # oldest first, so member ids grow with seen_at as they do in a live store
-        stamps = [(NOW - timedelta(seconds=span * (1 - i / n))).isoformat(timespec="microseconds")
+        stamps = [(now - timedelta(seconds=span * (1 - i / n))).isoformat(timespec="microseconds")
                   for i in range(lo, hi)]
         titles = [sentence(rng, 9) for _ in range(lo, hi)]
         uids = [f"{rng.getrandbits(256):064x}" for _ in range(lo, hi)]  # sha256 hex, as the parser makes them
@@ -70,14 +72,15 @@ def build(path: Path, n: int, seed: int = 1) -> float:
         conn.executemany(
             "insert into articles (uid, feed_id, url, title, published, seen_at, url_key, title_key) "
             "values (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(uids[i - lo], f"feed{i % 300}", f"https://news{i % 300}.example/a/{i}", titles[i - lo],
+            [(uids[i - lo], f"{prefix}{i % feeds}", f"https://news{i % feeds}.example/a/{i}", titles[i - lo],
               stamps[i - lo], stamps[i - lo], rng.getrandbits(63), rng.getrandbits(63)) for i in range(lo, hi)])
         conn.executemany("insert into stories (id, created_at, last_seen_at) values (?, ?, ?)",
                          [(i + 1, stamps[i - lo], stamps[i - lo]) for i in range(lo, hi) if i % 3 != 2])
         conn.executemany(
             "insert into story_members (id, uid, story_id, feed_id, feed_name, seen_at, text) "
             "values (?, ?, ?, ?, ?, ?, ?)",
-            [(i + 1, uids[i - lo], i + 1 if i % 3 != 2 else i, f"feed{i % 300}", f"feed {i % 300}", stamps[i - lo],
+            [(i + 1, uids[i - lo], i + 1 if i % 3 != 2 else i, f"{prefix}{i % feeds}", f"{prefix}{i % feeds}",
+              stamps[i - lo],
               f"{titles[i - lo]}\n{leads[i - lo]}") for i in range(lo, hi)])
         bands = sorted((rng.getrandbits(64) - (1 << 63), i + 1) for i in range(lo, hi) for _ in range(16))
         conn.executemany("insert into story_bands (band, member_id) values (?, ?)", bands)

@@ -10,7 +10,10 @@ termindex.MEMO_LIMIT chunks) and the rest; then the fd count (target: flat), pol
 The baseline, measured in the same run, is the daemon's own state at the end of warm-up (2 minutes in a 10-minute
 or longer run: the daemon has polled every feed many times, its SQLite page cache keeps filling after that and
 is counted as growth). No assertions. --cache-mib sets [storage] cache_mib; --trace-alloc is a diagnostic.
-Run: .venv/bin/python bench/soak.py [--minutes 30] [--feeds 200]
+--prefill N starts the daemon on a database that already holds N articles of its feeds, seen over the last 30 days
+(bench_dedup's generator), the state of a daemon that has run for a while: its page cache then fills during
+warm-up, as it does in a deployment, instead of growing with a young database for the whole run.
+Run: .venv/bin/python bench/soak.py [--minutes 30] [--feeds 200] [--prefill 300000]
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_dedup import build  # noqa: E402
 from bot.store import CACHE_MIB  # noqa: E402
 from bot.termindex import MEMO_LIMIT  # noqa: E402
 from tests.builders import Item, rss, stop_daemon  # noqa: E402
@@ -107,11 +112,20 @@ MIB = 2**20
 def _rss():
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
-def _deep(container):
-    size = sys.getsizeof(container)
-    if isinstance(container, dict):
-        return size + sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in container.items())
-    return size + sum(sys.getsizeof(k) for k in container)
+def _deep(containers):  # bytes of the containers, keys, values; each object once (the memos share strings)
+    counted, size = set(), 0
+    def add(o):
+        nonlocal size
+        if id(o) not in counted:
+            counted.add(id(o))
+            size += sys.getsizeof(o)
+    for container in containers:
+        add(container)
+        for k in container:
+            add(k)
+            if isinstance(container, dict):
+                add(container[k])
+    return size
 def _measure(objects):
     import bot.termindex
     m = libc.mallinfo2()
@@ -121,8 +135,7 @@ def _measure(objects):
     for o in objects:
         if type(o) is bot.termindex.TermIndex:  # type(), not isinstance(): a dead weakproxy raises on that
             out["memo_chunks"] += len(o._seen)
-            out["memo"] += sum(_deep(c) for c in (o._chunks, o._seen, o._words, o._hit, o._gate,
-                                                   o._hit_words)) / MIB
+            out["memo"] += _deep((o._chunks, o._seen, o._maps, o._hit, o._gate)) / MIB
     return out
 def _loop():
     t0, base, base_types = time.monotonic(), None, None
@@ -193,6 +206,8 @@ def main() -> int:
     parser.add_argument("--changes", type=int, default=10, help="feeds that gain an item each second")
     parser.add_argument("--cache-mib", type=int, default=None,
                         help="[storage] cache_mib for the daemon (default: the bot's own default)")
+    parser.add_argument("--prefill", type=int, default=0, metavar="N",
+                        help="articles already stored when the daemon starts (default 0: an empty database)")
     parser.add_argument("--trace-alloc", default="", metavar="FILE",
                         help="diagnostic: memory figures and the object types that grew, once a minute, to FILE")
     parser.add_argument("--tracemalloc-frames", type=int, default=0,
@@ -207,6 +222,10 @@ def main() -> int:
         folder = Path(tmp)
         feeds = Feeds(server, args.feeds, rng)
         config = write_config(folder, server, args.feeds, args.cache_mib)
+        if args.prefill:
+            took = build(folder / "soak.db", args.prefill, now=datetime.now(UTC), feeds=args.feeds, prefix="f")
+            print(f"prefilled {args.prefill:,} articles of the last 30 days in {took:.0f} s: "
+                  f"{(folder / 'soak.db').stat().st_size / 2**20:.0f} MiB")
         stats_path = folder / "memory.jsonl"
         log_path, out_path = folder / "daemon.log", folder / "alerts.out"
         with log_path.open("wb") as log, out_path.open("wb") as out:
@@ -221,7 +240,7 @@ def main() -> int:
         samples: list[tuple[float, int, int, float, int, int]] = []  # (t, rss KiB, fds, cpu s, polls, db B)
         print(f"soak: {args.feeds} feeds, 1 s interval, {args.minutes:g} min, warm-up {warmup:.0f} s, "
               f"sampled every {SAMPLE_SECONDS:.0f} s, a row a minute; daemon pid {proc.pid}"
-              + f"; [storage] cache_mib {args.cache_mib or CACHE_MIB}")
+              + f"; [storage] cache_mib {args.cache_mib or CACHE_MIB}; prefilled {args.prefill:,} articles")
         print(f"{'min':>4} {'RSS MiB':>8} {'vs base':>8} {'fds':>7} {'polls':>8} {'sim. days':>9} {'cpu s':>7} "
               f"{'db MiB':>7} {'sqlite MiB':>10} {'memo MiB':>8} {'heap free':>9}")
         per_day = args.feeds * REAL_POLLS_PER_DAY_PER_FEED
