@@ -1,5 +1,6 @@
 # Two commands do everything: `make demo` and `make test`. Both create .venv when needed.
 PY ?= python3
+SOAK_ARGS ?=  # e.g. make soak SOAK_ARGS="--prefill 300000" (bench/soak.py --help)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -70,4 +71,4 @@ bench-store-cache: $(STAMP)
 	$(BIN)/python bench/bench_store_cache.py
 
 soak: $(STAMP)
-	$(BIN)/python bench/soak.py
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)

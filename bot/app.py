@@ -188,6 +188,7 @@ class Daemon:
             return 0
         self.metrics.observe_deliveries(deliveries, time.monotonic() - started)
         self.metrics.set_pending(self.store.outbox_counts()["pending"])
+        self.metrics.set_edits(self.store.edit_counts())
         sent = sum(d.sent for d in deliveries)
         if deliveries:
             log.info("deliver sent=%d pending=%d", sent, len(deliveries) - sent)

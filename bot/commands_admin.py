@@ -56,9 +56,12 @@ class AdminCommands(Core):
     async def status(self, t: Turn) -> None:
         if self.is_admin(t.config, t.chat.id, t.user_id):
             counts = {k: messages.number(t.lang, v) for k, v in self.store.outbox_counts().items()}
+            counts |= {f"edits_{k}": messages.number(t.lang, v) for k, v in self.store.edit_counts().items()}
             text = t.text("status_admin", count=messages.number(t.lang, len(t.config.feeds)),
                           feeds="\n".join(self.feed_lines(t)) or "—",
-                          **{k: counts.get(k, "0") for k in ("pending", "sent", "failed")})
+                          **{k: counts.get(k, messages.number(t.lang, 0))
+                             for k in ("pending", "sent", "failed", "skipped", "edits_pending", "edits_done",
+                                       "edits_failed")})
             await self.reply(t, (text + self.matches_today(t))[:STATUS_MAX])
             return
         await self.reply(t, self.user_status(t)[:STATUS_MAX])

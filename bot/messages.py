@@ -59,7 +59,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "status_muted": "مكتومة حتى {until}",
         "status_none": "لا شيء",
         "status_admin": "📊 الخلاصات ({count}):\n{feeds}\n\n"
-                        "📤 الطابور: بانتظار الإرسال {pending}، أُرسل {sent}، فشل {failed}",
+                        "📤 الطابور: بانتظار الإرسال {pending}، أُرسل {sent}، فشل {failed}، لم يُرسل لكتمٍ {skipped}\n"
+                        "✏️ تعديلات «نقلته أيضاً»: بانتظار {edits_pending}، تمّ {edits_done}، فشل {edits_failed}",
         "feed_ok": "✅ {feed} — آخر نجاح {when}",
         "feed_failing": "⚠️ {feed} — {errors} أخطاء متتالية: {error}",
         "feed_never": "⏳ {feed} — لم يُجلب بعد",
@@ -168,7 +169,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "status_inactive": "stopped (send /start)",
         "status_muted": "muted until {until}",
         "status_none": "none",
-        "status_admin": "📊 Feeds ({count}):\n{feeds}\n\n📤 Queue: pending {pending}, sent {sent}, failed {failed}",
+        "status_admin": "📊 Feeds ({count}):\n{feeds}\n\n📤 Queue: pending {pending}, sent {sent}, failed {failed}, "
+                        "muted when due {skipped}\n✏️ \"Also reported by\" edits: pending {edits_pending}, "
+                        "done {edits_done}, failed {edits_failed}",
         "feed_ok": "✅ {feed} — last success {when}",
         "feed_failing": "⚠️ {feed} — {errors} errors in a row: {error}",
         "feed_never": "⏳ {feed} — not fetched yet",

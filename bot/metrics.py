@@ -49,6 +49,10 @@ class Metrics:
         self.delivery_seconds = Histogram("bot_delivery_duration_seconds", "Time for one outbox drain.",
                                           buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120), registry=r)
         self.pending = Gauge("bot_outbox_pending", "Alerts waiting in the outbox.", registry=r)
+        self.skipped = Counter("bot_alerts_skipped", "Alerts not sent: the chat had muted them when due.",
+                               registry=r)
+        self.edits = Gauge("bot_edits", "'Also reported by' edits of sent alerts, by status.", ["status"],
+                           registry=r)
 
     # ------------------------------------------------------------ what the daemon calls
 
@@ -74,10 +78,15 @@ class Metrics:
         self.failed.inc(sum(1 for d in deliveries if not d.sent and d.permanent_error))
         self.retried.inc(sum(1 for d in deliveries if not d.sent and not d.permanent_error
                              and d.held_until is None and d.skipped is None))  # held/muted: not attempts
+        self.skipped.inc(sum(1 for d in deliveries if d.skipped is not None))
         self.delivery_seconds.observe(max(latency_seconds, 0.0))
 
     def set_pending(self, n: int) -> None:
         self.pending.set(n)
+
+    def set_edits(self, counts: Mapping[str, int]) -> None:
+        for status, n in counts.items():
+            self.edits.labels(status).set(n)
 
     def alerts_queued(self, n: int) -> None:
         self.queued.inc(n)

@@ -58,6 +58,9 @@ def render_status(config: Config, store, now: datetime | None = None) -> str:
     waiting = f"; oldest pending waited {int(oldest // 60)}m {int(oldest % 60)}s" if oldest is not None else ""
     lines += ["", f"Outbox: {counts.get('pending', 0)} pending, {counts.get('sent', 0)} sent, "
                   f"{counts.get('failed', 0)} failed{waiting}"]
+    edits = store.edit_counts()
+    lines += [f"Not sent, muted when due: {counts.get('skipped', 0)}; 'also reported by' edits: "
+              f"{edits['pending']} pending, {edits['done']} done, {edits['failed']} failed"]
 
     size = stats.get("db_size_bytes")
     articles = stats.get("articles")

@@ -126,6 +126,7 @@ async def test_status_for_users_and_admins(bot):
     assert "منظومة S-400" in mine["plain"] and "مسؤولون" not in mine["plain"]
     [admin] = await bot.say(ADMIN, "/status")
     assert "عنب بلدي" in admin["plain"] and "الطابور" in admin["plain"]
+    assert "لم يُرسل لكتمٍ ٠" in admin["plain"] and "تعديلات «نقلته أيضاً»: بانتظار ٠، تمّ ٠، فشل ٠" in admin["plain"]
 
 
 async def test_group_members_cannot_change_subscriptions_but_group_admins_can(bot):

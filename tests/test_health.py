@@ -198,4 +198,5 @@ def test_status_of_a_fresh_store(setup):
     text = render_status(config, store, now=T0)
     assert text.count("never") == 2
     assert "Outbox: 0 pending, 0 sent, 0 failed\n" in text
+    assert "Not sent, muted when due: 0; 'also reported by' edits: 0 pending, 0 done, 0 failed\n" in text
     assert "Last errors: none" in text

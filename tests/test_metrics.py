@@ -35,8 +35,10 @@ async def test_scrape_over_http_shows_polls_matches_deliveries_and_queue():
     metrics.alerts_queued(3)
     metrics.observe_deliveries([Delivery(alert_id=1, sent=True, message_id=9),
                                 Delivery(alert_id=2, sent=False, permanent_error="chat not found"),
-                                Delivery(alert_id=3, sent=False, error="timed out", retry_after=3)], 1.5)
+                                Delivery(alert_id=3, sent=False, error="timed out", retry_after=3),
+                                Delivery(alert_id=4, sent=False, skipped="muted")], 1.5)
     metrics.set_pending(1)
+    metrics.set_edits({"pending": 2, "done": 5, "failed": 0})
 
     server = await metrics.start_server("127.0.0.1:0", lambda: [])
     try:
@@ -67,6 +69,8 @@ async def test_scrape_over_http_shows_polls_matches_deliveries_and_queue():
     assert got[("bot_alerts_retried_total", ())] == 1
     assert got[("bot_delivery_duration_seconds_count", ())] == 1
     assert got[("bot_outbox_pending", ())] == 1
+    assert got[("bot_alerts_skipped_total", ())] == 1
+    assert got[("bot_edits", (("status", "pending"),))] == 2 and got[("bot_edits", (("status", "done"),))] == 5
 
 
 async def test_an_empty_drain_records_no_delivery_latency():

@@ -263,6 +263,8 @@ async def test_every_command_and_button_in_english(telegram_api, store, tmp_path
         assert await bot.api.until(lambda: "admin approved" in bot.api.messages_to(STRANGER)[-1]["plain"])
         [admin_status] = await bot.say(ADMIN, "/status")
         assert "Feeds (1)" in admin_status["plain"] and "Queue: pending" in admin_status["plain"]
+        assert "muted when due 0" in admin_status["plain"]
+        assert '"Also reported by" edits: pending 0, done 0, failed 0' in admin_status["plain"]
         [revoked] = await bot.say(ADMIN, f"/revoke {STRANGER}")
         assert revoked["plain"] == f"Access revoked for chat {STRANGER}."
         [refused] = await bot.say(USER, f"/revoke {OTHER}")

@@ -33,6 +33,7 @@ from bot.models import (
 )
 from bot.notify import ConsoleNotifier, TelegramNotifier
 from bot.render import render_alert_text, sources_line
+from bot.status import render_status
 from bot.store import Store, alert_to_json
 from tests.builders import Item, read_log, rss, start_daemon, stop_daemon, wait_for, write_config
 
@@ -164,6 +165,7 @@ async def test_ten_copies_make_one_alert_then_coalesced_edits_listing_the_source
     assert "📚 Also reported by: الجزيرة, سانا" in english and "(10 sources)" in english
     assert len(edits_of(telegram_api, EN, en["message_id"])) == 2
     assert rig.store.edit_counts() == {"pending": 0, "done": 2, "failed": 0}
+    assert "'also reported by' edits: 0 pending, 2 done, 0 failed" in render_status(rig.live.config, rig.store)
 
     sent, edited = len(telegram_api.sent), len(telegram_api.edits)
     await rig.poll(*OUTLETS[:10])  # polled again: nothing new
