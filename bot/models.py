@@ -275,3 +275,4 @@ class StoredArticle:
     summary: str | None  # None: recorded before the store kept summaries and matches (m006)
     summary_cut: bool = False  # the stored summary was cut at the store's size cap
     matched: tuple[tuple[str, str], ...] = ()  # sorted (watchlist id, entry id)
+    body: str = ""  # the page's main text, when full text fetched it (kept in the page cache)

@@ -151,9 +151,9 @@ def match_articles(articles: Sequence[Article], matcher: Matcher) -> dict[str, t
 
 
 def rechecked_pairs(found: dict[str, tuple[Match, ...]]) -> dict[str, list[tuple[str, str]]]:
-    """The (watchlist, entry) pairs to store per article for `watchlist-test`, which re-checks title and summary
-    only (page bodies are not stored): pairs found only in a page body are left out."""
-    return {uid: sorted({(m.watchlist, m.entry) for m in ms if m.field != "body"}) for uid, ms in found.items()}
+    """The (watchlist, entry) pairs to store per article for `watchlist-test`, whatever field matched: it
+    re-checks the title, the summary and, from the page cache, the body (pruned with the article)."""
+    return {uid: sorted({(m.watchlist, m.entry) for m in ms}) for uid, ms in found.items()}
 
 
 def alerts_for(articles: Sequence[Article], matcher: Matcher, recipients: Recipients,

@@ -104,6 +104,11 @@ def _key(text: str) -> int:
 _NONWORD = re.compile(r"[\W_]+")
 
 
+def page_key(url: str) -> str:
+    """The page cache's key for an article's URL: its canonical form, as the full-text fetcher is given it."""
+    return canonical_url(url)
+
+
 @functools.lru_cache(maxsize=4096)  # known_alias and record ask for the same article's keys in turn
 def url_key(url: str) -> int | None:
     """The same page whatever its scheme or the variants canonical_url folds (www./m./amp., tracking, fragment…)."""

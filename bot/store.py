@@ -233,7 +233,8 @@ class Store(ChatStore, StoryStore, StoryAlertStore, PageStore):
 
     @_guarded
     def articles_since(self, since: datetime) -> list[StoredArticle]:
-        """Articles seen at or after `since`, oldest first, each with the pairs it matched when recorded."""
+        """Articles seen at or after `since`, oldest first, each with the pairs it matched when recorded and
+        the page text full-text fetching cached for its URL (what it was matched on too)."""
         rows = self._rows("select uid, feed_id, url, title, published, seen_at, summary, summary_cut "
                           "from articles where seen_at >= ? order by seen_at, uid", [_iso(since)])
         pairs: dict[str, list[tuple[str, str]]] = {}
@@ -243,7 +244,8 @@ class Store(ChatStore, StoryStore, StoryAlertStore, PageStore):
             pairs.setdefault(uid, []).append((watchlist, entry))
         return [StoredArticle(uid=r["uid"], feed_id=r["feed_id"], url=r["url"] or "", title=r["title"] or "",
                               published=_dt(r["published"]), seen_at=_dt(r["seen_at"]), summary=r["summary"],
-                              summary_cut=bool(r["summary_cut"]), matched=tuple(pairs.get(r["uid"], ())))
+                              summary_cut=bool(r["summary_cut"]), matched=tuple(pairs.get(r["uid"], ())),
+                              body=(self.get_page(schema.page_key(r["url"])) or "") if r["url"] else "")
                 for r in rows]
 
     # ------------------------------------------------------------ the outbox

@@ -38,7 +38,11 @@ class WatchTest:
 
 
 def _fields(article: StoredArticle) -> dict[str, str]:
-    return {"title": article.title, "summary": article.summary or ""}  # the fields the pipeline matches
+    """The fields the pipeline matched: title, summary and, when full text fetched its page, the body."""
+    fields = {"title": article.title, "summary": article.summary or ""}
+    if article.body:
+        fields["body"] = article.body
+    return fields
 
 
 def compare(articles: Sequence[StoredArticle], matcher: Matcher, watchlists: Sequence[Watchlist],
@@ -95,7 +99,8 @@ def _reasons(key: tuple[str, str], article: StoredArticle, misses: list[dict], k
     out = [render_near_miss(m) for m in misses if (m.get("watchlist"), m.get("entry")) == key]
     if article.summary_cut:
         out.append(SUMMARY_CAP_NOTE)
-    return tuple(out) or ("none of its terms or rules matches the stored title and summary any more",)
+    stored = "title, summary and page text" if article.body else "title and summary"
+    return tuple(out) or (f"none of its terms or rules matches the stored {stored} any more",)
 
 
 # ------------------------------------------------------------ output

@@ -5,7 +5,9 @@ Real feed server on 127.0.0.1, real SQLite files, the fake Bot API; project-writ
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from bot.pipeline import BODY_KEPT, carried, rechecked_pairs
 from bot.render import render_alert_html
 from bot.store import Store
 from bot.urls import canonical_url
-from tests.builders import ROOT, Item, rss, write_config
+from tests.builders import ROOT, Item, rss, run_cli, write_config
 from tests.fakes.feed_server import Response
 from tests.fakes.telegram_api import parse_html
 
@@ -282,11 +284,48 @@ def test_match_and_explain_report_a_body_match_as_body(tmp_path):
     assert "[body " in explained.stdout and "«أسعد الشيباني»" in explained.stdout
 
 
-def test_pairs_kept_for_watchlist_test_leave_out_matches_found_only_in_a_body():
+def test_pairs_kept_for_watchlist_test_are_per_entry_whatever_field_matched():
     def m(entry: str, field: str) -> Match:
         return Match("officials", entry, entry, entry, field, "x", 0, 1, 100.0)
 
     found = {"a": (m("lavrov", "title"), m("shaibani", "body")), "b": (m("novak", "body"),),
-             "c": (m("sharaa", "body"), m("sharaa", "summary"))}
-    assert rechecked_pairs(found) == {"a": [("officials", "lavrov")], "b": [],
-                                      "c": [("officials", "sharaa")]}
+             "c": (m("sharaa", "body"), m("sharaa", "summary")), "d": ()}
+    assert rechecked_pairs(found) == {"a": [("officials", "lavrov"), ("officials", "shaibani")],
+                                      "b": [("officials", "novak")], "c": [("officials", "sharaa")], "d": []}
+
+
+STAFF = """title = "هيئة الأركان"
+
+[[entries]]
+id = "chief"
+name = "رئيس هيئة الأركان"
+"""
+
+
+async def test_watchlist_test_rechecks_the_body_from_the_page_cache(tmp_path, feed_server, telegram_api):
+    serve_pages(feed_server)
+    feed_server.set("/feed.xml", rss([Item(feed_server.url(p), title) for p, (title, _) in HEADLINES.items()]))
+    feed_server.set("/plain.xml", rss([Item(feed_server.url("/plain/6"), "وفد عسكري سوري في موسكو")]))
+    config = full_text_config(tmp_path, feed_server, telegram_api.base_url)
+    daemon = Daemon(load(config), telegram_api.token)
+    try:
+        await daemon.run_once()
+    finally:
+        await daemon.close()
+    assert sorted(alerts_by_link(telegram_api, feed_server)) == ["/news/1", "/news/2", "/news/3", "/news/5"]
+
+    same = run_cli("watchlist-test", "--config", str(config), "--json")
+    assert same.returncode == 0, same.stderr
+    report = json.loads(same.stdout)  # four of the five pairs matched in a body only: all still match, as before
+    assert (report["checked"], report["unchanged"], report["added"], report["removed"]) == (6, 5, [], [])
+
+    draft = tmp_path / "draft"
+    shutil.copytree(ROOT / "watchlists", draft)
+    (draft / "staff.toml").write_text(STAFF, encoding="utf-8")  # named in one page's body only
+    tried = run_cli("watchlist-test", "--config", str(config), "--watchlists", str(draft), "--json")
+    assert tried.returncode == 0, tried.stderr
+    added = json.loads(tried.stdout)["added"]
+    # /plain/6 serves the same page, but its feed is not full_text: its page was never read, so it is not added
+    assert [c["url"] for c in added] == [feed_server.url("/news/1")]
+    assert {(c["watchlist"], c["entry"]) for c in added} == {("staff", "chief")}
+    assert {m["field"] for c in added for m in c["matches"]} == {"body"}
