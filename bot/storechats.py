@@ -27,7 +27,8 @@ class ChatStore:
                         [reason, chat_id])
 
     def _migrate_chat(self, old: int, new: int, now: datetime) -> None:
-        """A group became a supergroup: move its settings, subscriptions and pending alerts to the new id."""
+        """A group became a supergroup: move its settings, subscriptions, pending alerts and the stories it was
+        alerted about to the new id."""
         self._ensure_chat(old)
         self.db.execute("insert or ignore into chats (chat_id, kind, title, active, language, created_at) "
                         "select ?, kind, title, active, language, created_at from chats where chat_id = ?", [new, old])
@@ -38,6 +39,9 @@ class ChatStore:
                         "next_attempt_at = ? where chat_id = ? and status = 'pending'", [new, new, _iso(now), old])
         self.db.execute("update outbox set status = 'failed', last_error = ? where chat_id = ? and status = 'pending'",
                         [f"chat migrated to {new}, where this alert was already queued", old])
+        # the stories it was alerted about stay alerted: a later copy of one is not a new alert in the supergroup
+        self.db.execute("update or ignore story_alerts set chat_id = ? where chat_id = ?", [new, old])
+        self.db.execute("delete from story_alerts where chat_id = ?", [old])
         self.db.execute("update chats set active = 0 where chat_id = ?", [old])
 
     @_guarded

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from telegram import Bot
 
-from bot import fetch, pipeline
+from bot import fetch, pipeline, stories
 from bot.match import compile_matcher
 from bot.models import (
     Alert,
@@ -25,6 +25,7 @@ from bot.models import (
     Delivery,
     Entry,
     Feed,
+    FetchResult,
     PendingEdit,
     PollingSettings,
     StorageSettings,
@@ -313,6 +314,29 @@ async def test_a_newer_source_list_during_an_edit_stays_pending(rig, telegram_ap
     rig.store.mark_edited(edit, Delivery(edit.outbox_id, sent=True, message_id=edit.message_id))
     [again, _] = rig.store.pending_edits()
     assert again.outbox_id == edit.outbox_id and len(again.sources) == 3 and again.version == edit.version + 1
+
+
+def test_a_group_that_becomes_a_supergroup_is_not_alerted_again_for_its_stories(store):
+    group, supergroup = -5, -1005
+    now = datetime.now(UTC)
+    matcher = compile_matcher([OFFICIALS])
+    store.upsert_chat(group, kind="group", title="غرفة الأخبار")
+    store.subscribe(group, ["officials"])
+
+    def poll(i: int, feed: str, chat: int) -> int:
+        title, lead = COPIES[i]
+        article = Article(f"u{i}", feed, feed, f"https://{feed}.example/{i}", title, lead, now)
+        found = [Alert(article, chat, tuple(matcher.match({"title": title, "summary": lead})))]
+        return store.record_with_stories(feed, FetchResult(Feed(feed, feed, "https://x.example/f", 60), 200, b""),
+                                         [article], found, signatures={article.uid: stories.signature(title, lead)},
+                                         now=now)
+
+    assert poll(0, "feed0", group) == 1
+    [pending] = store.pending_alerts()
+    store.mark_delivered([Delivery(alert_id=pending.id, sent=False, error="migrated", migrated_to=supergroup)])
+    assert [p.alert.chat_id for p in store.pending_alerts()] == [supergroup]
+    assert poll(1, "feed1", supergroup) == 0  # the same story from another outlet: already alerted there
+    assert store.db.execute("select chat_id from story_alerts").fetchall() == [(supergroup,)]
 
 
 def test_digest_messages_and_undelivered_alerts_are_never_edited(store):
