@@ -97,7 +97,7 @@ class Feeds:
 # the gc-tracked object types grown since minute 2 and (with --tracemalloc-frames, which slows the daemon several
 # times) the source lines whose allocations grew, once a minute to a text file.
 LAUNCHER = r"""
-import collections, ctypes, gc, json, runpy, sys, threading, time, tracemalloc
+import collections, ctypes, gc, json, runpy, sys, threading, time, tracemalloc, weakref
 STATS, TRACE, FRAMES = {stats!r}, {trace!r}, {frames}
 class MallInfo2(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
@@ -126,16 +126,30 @@ def _deep(containers):  # bytes of the containers, keys, values; each object onc
             if isinstance(container, dict):
                 add(container[k])
     return size
-def _measure(objects):
+INDEXES = weakref.WeakSet()
+def _indexes():
+    # The matcher's TermIndex objects, looked up through gc.get_objects() only when none is known alive (at the
+    # first measurement; again after a reload has dropped them). That list holds every tracked object, 2-3 MiB
+    # here: made every 30 s, it is allocated from the malloc heap once glibc's mmap threshold has risen past
+    # it, and leaves free space in the heap that RSS counts: +2 MiB steps that were the measuring, not the bot.
     import bot.termindex
+    if not INDEXES:
+        objects = gc.get_objects()
+        try:
+            for o in objects:
+                if type(o) is bot.termindex.TermIndex:  # type(), not isinstance(): a dead weakproxy raises on that
+                    INDEXES.add(o)
+        finally:
+            del objects
+    return list(INDEXES)
+def _measure():
     m = libc.mallinfo2()
     out = dict(rss=_rss(), heap=m.arena / MIB, heap_free=m.fordblks / MIB, malloc_mmap=m.hblkhd / MIB,
                py_blocks=sys.getallocatedblocks(), sqlite=sqlite.sqlite3_memory_used() / MIB, memo=0.0,
                memo_chunks=0, threads=threading.active_count())
-    for o in objects:
-        if type(o) is bot.termindex.TermIndex:  # type(), not isinstance(): a dead weakproxy raises on that
-            out["memo_chunks"] += len(o._seen)
-            out["memo"] += _deep((o._chunks, o._seen, o._maps, o._hit, o._gate)) / MIB
+    for o in _indexes():
+        out["memo_chunks"] += len(o._seen)
+        out["memo"] += _deep((o._chunks, o._seen, o._maps, o._hit, o._gate)) / MIB
     return out
 def _loop():
     t0, base, base_types = time.monotonic(), None, None
@@ -143,11 +157,12 @@ def _loop():
     trace = open(TRACE, "w", buffering=1) if TRACE else None
     for n in range(1, 10**9):
         time.sleep(max(0.0, t0 + 30 * n - time.monotonic()))
-        # Dropped before the next call, always: a list kept alive would be in the next one's answer, and every
-        # object in it with it, a chain that never frees (the first 30-minute run measured that, not the bot).
-        objects = gc.get_objects()
+        # --trace-alloc only (it perturbs what it measures, see _indexes). Dropped before the next call, always: a
+        # list kept alive would be in the next one's answer, and every object in it with it, a chain that never
+        # frees (the first 30-minute run measured that, not the bot).
+        objects = gc.get_objects() if trace else ()
         try:
-            row = _measure(objects)
+            row = _measure()
             types = collections.Counter(type(o).__qualname__ for o in objects) if trace else None
         except Exception as exc:  # a figure missed, never a daemon disturbed
             row = {{"error": repr(exc)}}
