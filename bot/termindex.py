@@ -5,6 +5,7 @@ Owns which text word can stand for which watchlist word and how well; knows noth
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable, Sequence
 from itertools import compress
@@ -22,6 +23,8 @@ MIN_FUZZY_WORD = 4  # text words shorter than this are only ever compared exactl
 CLASS_SWAP_COST = 2  # score points a letter-class swap (غ/ج/ق/ك, ف/ڤ, ب/پ) costs
 SUFFIXES = frozenset({"ي", "ه", "ا", "ان", "ين", "ون", "ات", "ها", "هم", "يه", "يون", "يين", "وي", "ية"})
 MEMO_LIMIT = 100_000  # distinct text chunks remembered before the memo starts again
+NUMBER_CHUNKS = 5_000  # chunks with a digit that stand for nothing, remembered before they are all forgotten
+_DIGIT = re.compile(r"\d")
 SPLIT_DESIGNATOR = "\x00designator"  # marker: a chunk that may start a designator written with a space
 
 
@@ -85,6 +88,7 @@ class TermIndex:
         self._no_hits: dict[str, Hit] = {}  # the one empty map, shared by every word without a hit
         self._chunks: dict[str, frozenset[str]] = {}  # chunk in _hit → watchlist words it may stand for
         self._seen: set[str] = set()  # the chunks in the memo (a set: set difference stays C-fast)
+        self._numbers: list[str] = []  # the chunks in _seen with a digit that stand for nothing (see _learn)
         self._hit: set[str] = set()  # chunks standing for some watchlist word
         self._gate: set[str] = set()  # chunks standing for an anchor word: the article needs a closer look
 
@@ -164,8 +168,19 @@ class TermIndex:
             return present, hit
 
     def _learn(self, chunks: set[str]) -> None:
+        """Remember the new chunks and what they stand for.
+
+        Numbers are most of the chunks a news feed never repeats (counts, dates, times, prices: «(1234)»,
+        «12:40»), and the cheapest to look up again (never fuzzy). Those that stand for nothing are remembered
+        up to NUMBER_CHUNKS and then forgotten together, with their words' memo entries, so that they neither
+        fill the memo towards MEMO_LIMIT nor grow a long-running daemon's memory; chunks with a digit that do
+        stand for something (إس-400) stay like any other.
+        """
         if len(self._seen) > MEMO_LIMIT:  # start again (then every chunk of this text is new)
             self._chunks, self._maps, self._seen, self._hit, self._gate = {}, {}, set(), set(), set()
+            self._numbers = []
+        if len(self._numbers) > NUMBER_CHUNKS:
+            self._forget_numbers()
         for chunk in chunks - self._seen:
             terms = self._chunk_terms(chunk)
             self._seen.add(chunk)
@@ -174,3 +189,13 @@ class TermIndex:
                 self._hit.add(chunk)
                 if not terms.isdisjoint(self.anchors) or SPLIT_DESIGNATOR in terms:
                     self._gate.add(chunk)
+            elif _DIGIT.search(chunk):
+                self._numbers.append(chunk)
+
+    def _forget_numbers(self) -> None:
+        self._seen.difference_update(self._numbers)
+        for chunk in self._numbers:
+            for word in words(normalize_text(chunk)):
+                if self._maps.get(word) is self._no_hits:  # looked up again on demand (hit_maps, hits)
+                    del self._maps[word]
+        self._numbers = []

@@ -182,3 +182,23 @@ def test_a_match_found_through_a_window_keeps_its_offsets_in_the_whole_field():
     [m] = matcher.match({"summary": text})
     assert text[m.start:m.end] == m.matched == "لافروفُ"
     assert matcher.match({"summary": text}) == matcher._run({"summary": text}, None, exhaustive=True)[0]
+
+
+def test_numbers_that_stand_for_nothing_are_forgotten_in_bulk_and_matching_is_unchanged(monkeypatch):
+    from bot import termindex
+
+    monkeypatch.setattr(termindex, "NUMBER_CHUNKS", 50)
+    s400 = Watchlist("w", "w", (Entry("s400", "S-400", ("إس-400",)), Entry("lavrov", "لافروف")))
+    matcher = compile_matcher([s400])
+    index = matcher._index
+    texts = [f"وصلت دفعة ({n}) من منظومة إس 400 ولافروف في موسكو الساعة {n % 24}:{n % 60:02d} بعد إس-400"
+             for n in range(400)]
+    found = [matcher.match({"title": t}) for t in texts]
+    # a fresh matcher for every text: what matching says when nothing is remembered
+    assert found == [compile_matcher([s400]).match({"title": t}) for t in texts]
+    assert all({m.entry for m in f} == {"s400", "lavrov"} for f in found)
+    numbers = {c for t in texts for c in t.split() if any(ch.isdigit() for ch in c)} - {"400", "إس-400"}
+    assert len(numbers) > 400  # ~820 distinct number chunks went through the memo …
+    assert len(index._seen & numbers) <= 51  # … and at most NUMBER_CHUNKS (+1) of them are still in it
+    assert "إس-400" in index._seen and "إس-400" in index._hit  # a chunk with a digit standing for something stays
+    assert sum(any(ch.isdigit() for ch in w) for w in index._maps) <= 60 * 2 + 5  # their words went with them
