@@ -45,6 +45,12 @@ MAX_SERVE_SECONDS = 3 * 3600  # the farm never outlives a forgotten parent by mo
 # ------------------------------------------------------------------ the feed farm (its own process)
 
 
+# Injected items draw their words from here, so that two of them are two stories (one alert each), not copies.
+STORY_WORDS = ("قاعدة", "جوية", "شمال", "جنوب", "ساحل", "صحراء", "ميناء", "مطار", "وفد", "اتفاق", "تدريب", "مناورات",
+               "صفقة", "تسليم", "دفعة", "صواريخ", "رادار", "حدود", "مجلس", "برلمان", "وزارة", "بيان", "مصادر",
+               "تقرير", "اجتماع", "قمة", "زيارة", "حكومة", "تمويل", "عقد", "شركة", "مصنع", "خبراء", "قادة", "ضباط",
+               "منطقة", "محافظة", "عاصمة", "جزيرة", "سفينة")
+
 class Farm:
     """Feeds 0…n-1 on hosts 127.0.0.2…; each feed has a version (bumped = changed) and optional injected items."""
 
@@ -152,9 +158,10 @@ class FarmHandler(BaseHTTPRequestHandler):
                         farm.versions[int(f)] = farm.versions.get(int(f), 0) + 1
         elif path == "/_inject":  # a new item on top of a feed, from now on; answers when it appeared
             feed, marker = int(query["feed"][0]), query["marker"][0]
-            new = {"title": f"وصول منظومة S-400 إلى قاعدة جديدة {marker}", "link": f"https://inject.example/{marker}",
+            words = random.Random(marker).sample(STORY_WORDS, 14)  # each injected item its own story, not a copy
+            new = {"title": f"منظومة S-400: {' '.join(words[:5])} {marker}", "link": f"https://inject.example/{marker}",
                    "guid": marker, "pub": format_datetime(datetime.now(UTC)),
-                   "description": f"<p>خبر عاجل {marker}</p>"}
+                   "description": f"<p>{' '.join(words[5:])} {marker}</p>"}
             with farm.lock:
                 farm.extra.setdefault(feed, []).append(new)
                 answer = {"at": time.time()}
