@@ -242,10 +242,11 @@ class Store(ChatStore, StoryStore, StoryAlertStore, PageStore):
                 "select m.uid, m.watchlist, m.entry from article_matches m join articles a on a.uid = m.uid "
                 "where a.seen_at >= ? order by m.uid, m.watchlist, m.entry", [_iso(since)]):
             pairs.setdefault(uid, []).append((watchlist, entry))
+        bodies = self.page_texts(r["url"] for r in rows)
         return [StoredArticle(uid=r["uid"], feed_id=r["feed_id"], url=r["url"] or "", title=r["title"] or "",
                               published=_dt(r["published"]), seen_at=_dt(r["seen_at"]), summary=r["summary"],
                               summary_cut=bool(r["summary_cut"]), matched=tuple(pairs.get(r["uid"], ())),
-                              body=(self.get_page(schema.page_key(r["url"])) or "") if r["url"] else "")
+                              body=bodies.get(r["url"], ""))
                 for r in rows]
 
     # ------------------------------------------------------------ the outbox

@@ -5,7 +5,11 @@ Speaks SQL through the Store's connection and implements bot.fulltext's PageCach
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from bot.schema import iso as _iso
+from bot.schema import page_key
+from bot.storeconn import CHUNK
 from bot.storeconn import guarded as _guarded
 
 
@@ -17,6 +21,20 @@ class PageStore:
         """The text fetched before for this canonical URL; None if never fetched or fetched without text."""
         row = self.db.execute("select text from pages where url = ?", [url]).fetchone()
         return row[0] if row else None
+
+    @_guarded
+    def page_texts(self, article_urls: Iterable[str]) -> dict[str, str]:
+        """Article URL → the page text cached for it (by its page_key), for those that have some; one query
+        per CHUNK keys, not one per article."""
+        keys = {url: page_key(url) for url in article_urls if url}
+        wanted = sorted(set(keys.values()))
+        found: dict[str, str] = {}
+        for i in range(0, len(wanted), CHUNK):
+            chunk = wanted[i:i + CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found.update(self.db.execute(f"select url, text from pages where text is not null and url in ({marks})",
+                                         chunk).fetchall())
+        return {url: found[key] for url, key in keys.items() if key in found}
 
     @_guarded
     def page_error(self, url: str) -> str | None:
