@@ -89,6 +89,7 @@ class TermIndex:
         self._chunks: dict[str, frozenset[str]] = {}  # chunk in _hit → watchlist words it may stand for
         self._seen: set[str] = set()  # the chunks in the memo (a set: set difference stays C-fast)
         self._numbers: list[str] = []  # the chunks in _seen with a digit that stand for nothing (see _learn)
+        self._number_words: list[str] = []  # their words, whose memo entries go with them
         self._hit: set[str] = set()  # chunks standing for some watchlist word
         self._gate: set[str] = set()  # chunks standing for an anchor word: the article needs a closer look
 
@@ -121,12 +122,16 @@ class TermIndex:
             best[hit.term_token] = hit
 
     def hits(self, word: str) -> tuple[Hit, ...]:
-        """What a normalised text word may stand for (memoised, once, as its map: no second dict per word)."""
+        """What a normalised text word may stand for (memoised)."""
+        return tuple(self._map(word).values())
+
+    def _map(self, word: str) -> dict[str, Hit]:
+        """The word's memo entry, watchlist word → best hit (one dict per word, the shared empty one for most)."""
         found = self._maps.get(word)
         if found is None:
             computed = self.compute(word)
             found = self._maps[word] = {h.term_token: h for h in computed} if computed else self._no_hits
-        return tuple(found.values())
+        return found
 
     def hit_maps(self, text_words: list[str]) -> list[tuple[int, dict[str, Hit]]]:
         """For each word that stands for some watchlist word: its position, and watchlist word → best hit
@@ -138,15 +143,17 @@ class TermIndex:
             maps = list(map(self._maps.get, text_words))
         return list(compress(enumerate(maps), maps))
 
-    def _chunk_terms(self, chunk: str) -> frozenset[str]:
+    def _chunk_terms(self, chunk: str) -> tuple[frozenset[str], list[str]]:
+        """The watchlist words the chunk may stand for, and the chunk's normalised words."""
         terms: set[str] = set()
-        for word in words(normalize_text(chunk)):
+        chunk_words = words(normalize_text(chunk))
+        for i, word in enumerate(chunk_words):
             if word == chunk:  # most chunks are their own word: one string object in both memos, not two
-                word = chunk
-            terms.update(h.term_token for h in self.hits(word))
+                word = chunk_words[i] = chunk
+            terms.update(self._map(word))
             if self.prefixes and not word[-1:].isdigit() and designator_prefix(word) in self.prefixes:
                 terms.add(SPLIT_DESIGNATOR)
-        return frozenset(terms)
+        return frozenset(terms), chunk_words
 
     def scan(self, pieces: Sequence[Iterable[str]]) -> tuple[set[str], dict[str, frozenset[str]]] | None:
         """Watchlist words the text's whitespace chunks (one collection per field) may stand for, and each chunk
@@ -178,11 +185,11 @@ class TermIndex:
         """
         if len(self._seen) > MEMO_LIMIT:  # start again (then every chunk of this text is new)
             self._chunks, self._maps, self._seen, self._hit, self._gate = {}, {}, set(), set(), set()
-            self._numbers = []
+            self._numbers, self._number_words = [], []
         if len(self._numbers) > NUMBER_CHUNKS:
             self._forget_numbers()
         for chunk in chunks - self._seen:
-            terms = self._chunk_terms(chunk)
+            terms, chunk_words = self._chunk_terms(chunk)
             self._seen.add(chunk)
             if terms:  # most chunks stand for nothing: only _seen remembers them (no empty frozenset each)
                 self._chunks[chunk] = terms
@@ -191,11 +198,11 @@ class TermIndex:
                     self._gate.add(chunk)
             elif _DIGIT.search(chunk):
                 self._numbers.append(chunk)
+                self._number_words += chunk_words
 
     def _forget_numbers(self) -> None:
         self._seen.difference_update(self._numbers)
-        for chunk in self._numbers:
-            for word in words(normalize_text(chunk)):
-                if self._maps.get(word) is self._no_hits:  # looked up again on demand (hit_maps, hits)
-                    del self._maps[word]
-        self._numbers = []
+        for word in self._number_words:
+            if self._maps.get(word) is self._no_hits:  # looked up again on demand (hit_maps, hits)
+                del self._maps[word]
+        self._numbers, self._number_words = [], []
