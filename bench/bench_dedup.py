@@ -79,9 +79,8 @@ def build(path: Path, n: int, seed: int = 1, now: datetime = NOW, feeds: int = 3
         conn.executemany(
             "insert into story_members (id, uid, story_id, feed_id, feed_name, seen_at, text) "
             "values (?, ?, ?, ?, ?, ?, ?)",
-            [(i + 1, uids[i - lo], i + 1 if i % 3 != 2 else i, f"{prefix}{i % feeds}", f"{prefix}{i % feeds}",
-              stamps[i - lo],
-              f"{titles[i - lo]}\n{leads[i - lo]}") for i in range(lo, hi)])
+            [(i + 1, uids[i - lo], i + 1 if i % 3 != 2 else i, f"{prefix}{i % feeds}", f"{prefix} {i % feeds}",
+              stamps[i - lo], f"{titles[i - lo]}\n{leads[i - lo]}") for i in range(lo, hi)])
         bands = sorted((rng.getrandbits(64) - (1 << 63), i + 1) for i in range(lo, hi) for _ in range(16))
         conn.executemany("insert into story_bands (band, member_id) values (?, ?)", bands)
         conn.commit()
