@@ -81,10 +81,13 @@ class PageServer:
                 server.hits[path] += 1
                 replies = server.routes.get(path) or [Reply(b"missing", status=404)]
                 reply = replies.pop(0) if len(replies) > 1 else replies[0]
+                # In flight = from the request to just before the reply. The client holds its slot until it
+                # has read the reply, so this span lies inside the client's and the peak is exact; counting
+                # the write too let the next request arrive before this thread had counted itself out.
                 with server.gauge, server.shared:
                     time.sleep(reply.delay)
-                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                        self._send(reply)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self._send(reply)
 
             def _send(self, reply: Reply) -> None:
                 self.send_response(reply.status)
