@@ -82,8 +82,6 @@ async def poll_feed(feed: Feed, state: FeedState, deps: Deps, live: Live) -> Pol
     new = store.unseen(parsed.articles)
     fresh = [a for a in new if store.known_alias(a) is None]  # the rest repeat a stored article: seen, not alerted
     baseline = config.polling.baseline_new_feeds and not state.baselined
-    fresh = [a for a in new if store.known_alias(a) is None]  # the rest repeat a stored article: seen, not alerted
-    baseline = config.polling.baseline_new_feeds and not state.baselined
     fresh = fresh if baseline else await read_pages(feed, fresh, deps, live)
     found = match_articles(fresh, live.matcher)
     alerts = [] if baseline else alerts_for(fresh, live.matcher, deps.recipients, precomputed=found)
