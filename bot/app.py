@@ -201,6 +201,12 @@ class Daemon:
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
+    def _in_flight(self) -> list[asyncio.Task]:
+        """Poll and send jobs still running, but the caller's own task: `run --once` drains in its main task,
+        which close() would otherwise wait on, for itself, until the grace ran out."""
+        me = asyncio.current_task()
+        return [t for t in self.tasks if not t.done() and t is not me]
+
     def _paused(self) -> bool:
         return self.paused_until is not None and time.monotonic() < self.paused_until
 
@@ -321,7 +327,7 @@ class Daemon:
         await self.stopping.wait()
         log.info("stopping")
         self.scheduler.pause()  # no new job starts; the ones in flight finish (or are cut short after a grace)
-        running = [t for t in self.tasks if not t.done()]
+        running = self._in_flight()
         if running:
             log.info("waiting up to %gs for %d poll/send job(s) in flight", SHUTDOWN_GRACE_SECONDS, len(running))
             _, late = await asyncio.wait(running, timeout=SHUTDOWN_GRACE_SECONDS)
@@ -333,7 +339,7 @@ class Daemon:
         return 0
 
     async def close(self) -> None:
-        running = [t for t in self.tasks if not t.done()]
+        running = self._in_flight()
         if running:
             await asyncio.wait(running, timeout=8)
         if self.application is not None and self.application.running:

@@ -4,6 +4,8 @@ database cleanly and loses no alert (each one is sent or still pending, and a re
 
 from __future__ import annotations
 
+import asyncio
+import io
 import signal
 import sqlite3
 import subprocess
@@ -11,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bot import config as config_mod
+from bot.app import Daemon
 from tests.builders import Item, rss, start_daemon, stop_daemon, write_config
 from tests.fakes.feed_server import Response
 
@@ -122,3 +126,18 @@ def test_in_flight_polls_and_sends_finish_before_exit(tmp_path, feed_server, tel
             if link in m["text"]:
                 counts[(m["chat_id"], link)] = counts.get((m["chat_id"], link), 0) + 1
     assert all(n == 1 for n in counts.values()), f"sent twice: {counts}"
+
+
+async def test_closing_after_run_once_waits_for_no_job_of_its_own(tmp_path, feed_server):
+    """`run --once` drains in its main task, which the daemon tracks as a send in flight; close() must not wait
+    on the task that calls it (it used to, for the whole 8 s grace)."""
+    feed_server.set("/once.xml", rss([]))
+    config = config_mod.load(write_config(tmp_path / "config.toml", database=tmp_path / "bot.db",
+                                          feeds={"عنب بلدي": feed_server.url("/once.xml")}))
+    daemon = Daemon(config, None, stream=io.StringIO())
+    try:
+        await daemon.run_once()
+        assert asyncio.current_task() in daemon.tasks  # the drain ran here, and is tracked
+        assert daemon._in_flight() == []
+    finally:
+        await daemon.close()
