@@ -287,8 +287,18 @@ class Daemon:
 
     # ------------------------------------------------------------ lifecycle
 
+    async def rekey_stories(self) -> None:
+        """Story band keys made again if the store's were made under another scheme (once, after an upgrade).
+        A store that cannot be written now keeps its keys: logged, tried again at the next start."""
+        window = timedelta(hours=self.live.config.storage.story_window_hours)
+        try:
+            await asyncio.to_thread(pipeline.rekey_stories, self.store, self.clock(), window)
+        except StoreError as exc:
+            log.error("story band keys not made again (tried again at the next start): %s", exc)
+
     async def run_once(self) -> int:
         """Poll every feed once, deliver what is due, and return (the demo and `run --once`)."""
+        await self.rekey_stories()
         if self.application is not None:
             await self.application.initialize()
         await asyncio.gather(*(self.poll(feed) for feed in self.live.config.feeds))
@@ -296,6 +306,7 @@ class Daemon:
         return 0
 
     async def run_forever(self) -> int:
+        await self.rekey_stories()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)

@@ -98,6 +98,20 @@ async def poll_feed(feed: Feed, state: FeedState, deps: Deps, live: Live) -> Pol
                       watchlists=tuple(sorted(per_watchlist.items())))
 
 
+def rekey_stories(store: Store, now: datetime, window: timedelta) -> int:
+    """Make the stored story band keys again when they were made under another scheme than bot.stories' (an
+    older release, another Python): a new copy of a story seen before then must still find it. Returns the
+    members re-keyed (0 when the scheme is current)."""
+    scheme = stories.scheme()
+    if store.band_scheme() == scheme:
+        return 0
+    started = time.perf_counter()
+    rekeyed = store.rekey_stories(scheme, stories.bands_of_text, now, window=window)
+    log.info("story band keys made again scheme=%s members=%d seconds=%.1f", scheme, rekeyed,
+             time.perf_counter() - started)
+    return rekeyed
+
+
 async def read_pages(feed: Feed, articles: Sequence[Article], deps: Deps, live: Live) -> list[Article]:
     """The articles with `body` set from their pages' main text when full text is on for this feed.
 

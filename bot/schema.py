@@ -184,3 +184,9 @@ def m006_article_matches(db: Database) -> None:
             primary key (uid, watchlist, entry)) without rowid""",
     ):
         db.execute(sql)
+
+
+@MIGRATIONS(name="m007_meta")
+def m007_meta(db: Database) -> None:
+    """Facts about the store itself, by key: 'band_scheme', the scheme its story band keys were made with."""
+    db.execute("create table meta (key text primary key, value text not null)")

@@ -5,6 +5,7 @@ Speaks SQL through the Store's connection; the shingles and signatures themselve
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -82,6 +83,39 @@ class StoryStore:
         self.db.conn.executemany("insert or ignore into story_bands (band, member_id) values (?, ?)",
                                  [(band, member) for band in bands])
         return str(story_id), best is None
+
+    @_guarded
+    def band_scheme(self) -> str | None:
+        """The name of the scheme the stored band keys were made with (bot.stories.scheme); None before any."""
+        row = self.db.execute("select value from meta where key = 'band_scheme'").fetchone()
+        return row[0] if row else None
+
+    @_guarded
+    def rekey_stories(self, scheme: str, bands_of: Callable[[str], Sequence[int]], now: datetime, *,
+                      window: timedelta = STORY_WINDOW, batch: int = 2000) -> int:
+        """Band keys made again under `scheme`, from each member's stored text, for the members inside the
+        window (the only ones lookups reach); every other band row goes. Returns the members re-keyed.
+
+        For a store keyed under another scheme (an older release, another Python): without this, a new copy of a
+        story seen before the upgrade would not find it. One transaction: a kill leaves the old keys and scheme.
+        """
+        with self.db.atomic():
+            self.db.execute("delete from story_bands")
+            cutoff = _iso(now - window)
+            last = 0
+            rekeyed = 0
+            while True:
+                rows = self.db.execute("select id, text from story_members where seen_at >= ? and id > ? "
+                                       "order by id limit ?", [cutoff, last, batch]).fetchall()
+                if not rows:
+                    break
+                self.db.conn.executemany("insert or ignore into story_bands (band, member_id) values (?, ?)",
+                                         [(band, member) for member, text in rows
+                                          for band in dict.fromkeys(bands_of(text))])
+                last, rekeyed = rows[-1][0], rekeyed + len(rows)
+            self.db.execute("insert into meta (key, value) values ('band_scheme', ?) "
+                            "on conflict (key) do update set value = excluded.value", [scheme])
+        return rekeyed
 
     @_guarded
     def story_of(self, uid: str) -> str | None:

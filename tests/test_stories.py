@@ -5,18 +5,23 @@ Real SQLite files in tmp_path and an explicit `now`; the candidate lookup is che
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
+import subprocess
+import sys
 import tomllib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
 
-from bot import schema, stories
+from bot import pipeline, schema, stories
 from bot.models import Alert, Article, Feed, FetchResult
 from bot.store import Store
+from tests.builders import ROOT
 
 ALL_PAIRS = tomllib.loads((Path(__file__).parent / "data" / "dedup_pairs.toml").read_text(encoding="utf-8"))["pairs"]
 PAIRS = [p for p in ALL_PAIRS if p.get("set") != "holdout"]  # the rules were chosen on these
@@ -114,6 +119,23 @@ def test_the_labelled_set_is_big_enough_and_balanced():
     assert len(PAIRS) >= 100 and len(HOLDOUT) >= 20
     assert {label: labels.count(label) >= 20 for label in ("duplicate", "same_topic", "unrelated")} == {
         "duplicate": True, "same_topic": True, "unrelated": True}
+
+
+def test_band_keys_are_the_same_in_every_process():
+    """str hashes are salted per process (PYTHONHASHSEED): band keys made with them would change at every restart,
+    and a copy arriving after one would not find its story."""
+    code = (f"from bot import stories; print(stories.signature({WIRE_TITLE!r}, {WIRE_LEAD!r}).bands, "
+            "stories.scheme())")
+    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+                              env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}).stdout
+               for seed in ("1", "2", "random")}
+    assert outputs == {f"{stories.signature(WIRE_TITLE, WIRE_LEAD).bands} {stories.scheme()}\n"}
+
+
+def test_bands_of_text_remakes_the_keys_from_what_the_store_keeps():
+    sig = stories.signature(*COPIES[1][1:])
+    assert stories.bands_of_text(sig.text) == sig.bands
+    assert stories.bands_of_text(stories.signature(WIRE_TITLE).text) == stories.signature(WIRE_TITLE).bands
 
 
 # ------------------------------------------------------------ the store's story index
@@ -233,6 +255,39 @@ def test_known_alias_finds_the_same_article_under_a_new_guid(db):
     assert db.known_alias(next_day) is None
     undated = article("enab", WIRE_TITLE, uid="g4", url="http://127.0.0.1:9/y", published=None)
     assert db.known_alias(undated) is None
+
+
+def test_rekeying_a_store_keyed_under_another_scheme_lets_copies_find_their_stories(tmp_path):
+    path = tmp_path / "bot.db"
+    store = Store(path, clock=lambda: T0)
+    try:
+        first = article(*COPIES[0])
+        sig = stories.signature(first.title, first.summary)
+        older = [article("enab", f"{WIRE_TITLE} {n}", n=n) for n in range(3)]  # seen before the window
+        for n, a in enumerate(older):
+            store.assign_story(a, stories.signature(a.title, a.summary), T0 - timedelta(hours=100 + n))
+        story, _ = store.assign_story(first, replace(sig, bands=tuple(-b - 1 for b in sig.bands)), T0)
+        assert store.band_scheme() is None
+        later = T0 + timedelta(hours=1)
+
+        copy = article(*COPIES[2])
+        stored = {row[0] for row in store.db.execute("select b.band from story_bands b join story_members m "
+                                                     "on m.id = b.member_id where m.uid = ?", [first.uid])}
+        assert len(stored) == len(set(sig.bands))
+        assert not stored & set(stories.signature(copy.title, copy.summary).bands)  # old keys: no candidate
+
+        assert pipeline.rekey_stories(store, later, stories.WINDOW) == 1  # the one member inside the window
+        assert store.band_scheme() == stories.scheme()
+        assert store.db.execute("select count(*) from story_bands").fetchone()[0] == len(set(sig.bands))
+        assert assign(store, copy, later) == (story, False)
+        assert pipeline.rekey_stories(store, later, stories.WINDOW) == 0  # done once
+    finally:
+        store.close()
+    reopened = Store(path)
+    try:
+        assert reopened.band_scheme() == stories.scheme()
+    finally:
+        reopened.close()
 
 
 # ------------------------------------------------------------ migrations

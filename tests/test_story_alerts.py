@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from telegram import Bot
 
+from bot import config as config_mod
 from bot import fetch, pipeline, stories
+from bot.app import Daemon
 from bot.match import compile_matcher
 from bot.models import (
     Alert,
@@ -457,3 +459,43 @@ async def test_edit_errors_flood_control_waits_a_vanished_message_gives_up_a_blo
     await rig.poll(OUTLETS[4])
     await rig.deliver()
     assert not rig.store.is_active(AR) and rig.store.edit_counts() == {"pending": 0, "done": 0, "failed": 2}
+
+
+async def test_after_an_upgrade_that_changes_the_band_keys_a_copy_still_finds_its_story(tmp_path, feed_server):
+    """The daemon re-keys a store written by a release with other band keys (no scheme recorded) at start, so a copy
+    arriving after the upgrade joins the story alerted before it: one alert, two sources."""
+    feeds = {OUTLETS[0]: feed_server.url("/up0.xml"), OUTLETS[1]: feed_server.url("/up1.xml")}
+    feed_server.set("/up0.xml", rss([copy(0)], title=OUTLETS[0]))
+    feed_server.set("/up1.xml", rss([], title=OUTLETS[1]))
+    config = config_mod.load(write_config(tmp_path / "config.toml", database=tmp_path / "bot.db", feeds=feeds,
+                                          polling={"baseline_new_feeds": False, "timeout_seconds": 5}))
+
+    async def run_once() -> str:
+        stream = io.StringIO()
+        daemon = Daemon(config, None, stream=stream)
+        try:
+            await daemon.run_once()
+        finally:
+            await daemon.close()
+        return stream.getvalue()
+
+    assert "lavrov-0" in await run_once()
+    store = Store(tmp_path / "bot.db")
+    try:
+        assert store.band_scheme() == stories.scheme()
+        with store.db.atomic():  # what an older release left: other keys, no scheme
+            store.db.execute("update story_bands set band = -band - 1")
+            store.db.execute("delete from meta")
+    finally:
+        store.close()
+
+    feed_server.set("/up1.xml", rss([copy(1)], title=OUTLETS[1]))
+    second = await run_once()
+    assert "lavrov-1" not in second and "lavrov-0" not in second  # no second alert for the story
+    store = Store(tmp_path / "bot.db")
+    try:
+        assert store.band_scheme() == stories.scheme()
+        story = store.story_of(store.db.execute("select uid from story_members order by id limit 1").fetchone()[0])
+        assert store.story_sources(story) == OUTLETS[:2]
+    finally:
+        store.close()
