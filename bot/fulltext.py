@@ -37,19 +37,30 @@ class PageText:
 
 
 class PageCache(Protocol):
-    """Where extracted pages are remembered, keyed by canonical URL (the store implements it in SQLite)."""
+    """Where extracted pages are remembered, keyed by canonical URL, and each failing host's backoff, so that a
+    restart does not start a failing site's backoff over (the store implements both in SQLite)."""
 
     def get_page(self, url: str) -> str | None: ...
 
     def put_page(self, url: str, text: str | None, error: str | None) -> None: ...
 
+    def get_host(self, host: str) -> tuple[int, float] | None:
+        """(failures in a row, seconds until the host may be fetched again) of a failing host; None if fine."""
+        ...
+
+    def put_host(self, host: str, failures: int, wait_seconds: float, error: str | None) -> None:
+        """Remember a host's state after a fetch; 0 failures and no wait forget it."""
+        ...
+
 
 class MemoryPageCache:
     """A bounded in-process PageCache (least recently used pages are dropped first)."""
 
-    def __init__(self, max_entries: int = 5000) -> None:
+    def __init__(self, max_entries: int = 5000, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_entries = max_entries
+        self.clock = clock
         self.pages: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
+        self.hosts: dict[str, tuple[int, float, str | None]] = {}  # host → (failures, retry at (clock), error)
 
     def get_page(self, url: str) -> str | None:
         hit = self.pages.get(url)
@@ -63,6 +74,16 @@ class MemoryPageCache:
         self.pages.move_to_end(url)
         while len(self.pages) > self.max_entries:
             self.pages.popitem(last=False)
+
+    def get_host(self, host: str) -> tuple[int, float] | None:
+        state = self.hosts.get(host)
+        return (state[0], max(0.0, state[1] - self.clock())) if state else None
+
+    def put_host(self, host: str, failures: int, wait_seconds: float, error: str | None) -> None:
+        if failures or wait_seconds > 0:
+            self.hosts[host] = (failures, self.clock() + wait_seconds, error)
+        else:
+            self.hosts.pop(host, None)
 
 
 def plain_canonical(url: str) -> str:
@@ -154,8 +175,7 @@ class PageFetcher:
 
     def host_backoff(self, url: str) -> float:
         """Seconds until `url`'s host may be fetched again (0 when it may be fetched now)."""
-        host = self._hosts.get(_host_key(url))
-        return max(0.0, host.not_before - self.clock()) if host else 0.0
+        return max(0.0, self._host(_host_key(url)).not_before - self.clock())
 
     def backoff_seconds(self, failures: int) -> float:
         """The pause for a host after this many failures in a row: the same shape as a failing feed's."""
@@ -193,8 +213,19 @@ class PageFetcher:
             if not self._waiting[key]:
                 del self._waiting[key]
 
+    def _host(self, name: str) -> _Host:
+        """The host's politeness state; the first time in this process, what the cache kept of it."""
+        host = self._hosts.get(name)
+        if host is None:
+            host = self._hosts[name] = _Host()
+            kept = self.cache.get_host(name)
+            if kept:
+                host.failures, host.not_before = kept[0], self.clock() + kept[1]
+        return host
+
     async def _fetch_fresh(self, url: str, key: str) -> PageText:
-        host = self._hosts.setdefault(_host_key(url), _Host())
+        name = _host_key(url)
+        host = self._host(name)
         if self.clock() < host.not_before:
             return PageText(url, None, "host backoff")
         async with host.lock:  # one fetch per host at a time; taken before a global slot so waiting holds none
@@ -202,7 +233,7 @@ class PageFetcher:
                 return PageText(url, None, "host backoff")
             async with self._slots:
                 got = await download(self.client, url, self.settings, allow_private=self.allow_private)
-            self._update_host(host, got)
+            self._update_host(name, host, got)
         if got.error:
             return self._remember(key, PageText(url, None, got.error))
         assert got.body is not None
@@ -210,8 +241,9 @@ class PageFetcher:
         text = await asyncio.to_thread(extract_text, html, got.final_url or url)
         return self._remember(key, PageText(url, text, None if text else "no text"))
 
-    def _update_host(self, host: _Host, got: Download) -> None:
+    def _update_host(self, name: str, host: _Host, got: Download) -> None:
         now = self.clock()
+        before = (host.failures, host.not_before)
         if got.host_failure:
             host.failures += 1
             wait = self.backoff_seconds(host.failures)
@@ -221,6 +253,8 @@ class PageFetcher:
             host.failures = 0
         if got.retry_after is not None:
             host.not_before = max(host.not_before, now + min(got.retry_after, self.backoff_cap))
+        if (host.failures, host.not_before) != before:  # a healthy host's fetches write nothing
+            self.cache.put_host(name, host.failures, max(0.0, host.not_before - now), got.error)
 
     def _remember(self, key: str, page: PageText) -> PageText:
         self.cache.put_page(key, page.text, page.error)

@@ -190,3 +190,11 @@ def m006_article_matches(db: Database) -> None:
 def m007_meta(db: Database) -> None:
     """Facts about the store itself, by key: 'band_scheme', the scheme its story band keys were made with."""
     db.execute("create table meta (key text primary key, value text not null)")
+
+
+@MIGRATIONS(name="m008_page_hosts")
+def m008_page_hosts(db: Database) -> None:
+    """Hosts whose article pages keep failing (full text): failures in a row and when to try again, so that a
+    restart keeps their backoff."""
+    db.execute("""create table page_hosts (host text primary key, failures integer not null, retry_at text,
+                  last_error text, updated_at text not null)""")

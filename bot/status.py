@@ -76,4 +76,11 @@ def render_status(config: Config, store, now: datetime | None = None) -> str:
                    if state.retry_after_until and state.retry_after_until > now else "")
         lines.append(f"  {state.feed_id}: {state.last_error} "
                      f"({state.error_count} in a row, last attempt {_ago(state.last_attempt_at, now)}{waiting})")
+
+    hosts = store.page_hosts()  # full text: sites whose article pages keep failing (none when it is off)
+    if hosts:
+        lines += ["", f"Full-text hosts failing ({len(hosts)}):"]
+        for host, failures, retry_at, error in hosts[:10]:
+            lines.append(f"  {host}: {error} ({failures} in a row, next try "
+                         f"{datetime.fromisoformat(retry_at).astimezone(UTC):%Y-%m-%d %H:%M} UTC)")
     return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
-"""The store's page cache: each article page's extracted text (or why there is none) by canonical URL.
+"""The store's page cache: each article page's extracted text (or why there is none) by canonical URL, and the
+backoff of each host whose pages keep failing.
 
 Speaks SQL through the Store's connection and implements bot.fulltext's PageCache; knows nothing of HTTP or HTML.
 """
@@ -6,9 +7,10 @@ Speaks SQL through the Store's connection and implements bot.fulltext's PageCach
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from bot.schema import iso as _iso
-from bot.schema import page_key
+from bot.schema import page_key, parse_dt
 from bot.storeconn import CHUNK
 from bot.storeconn import guarded as _guarded
 
@@ -54,7 +56,37 @@ class PageStore:
                 [url, text, None if text is not None else error, _iso(self._now())])
 
     @_guarded
-    def prune_pages(self, cutoff: str) -> int:
-        """Forget pages fetched before `cutoff` (an iso timestamp); returns how many."""
+    def get_host(self, host: str) -> tuple[int, float] | None:
+        """(failures in a row, seconds until it may be fetched again) of a host whose pages failed; None if fine."""
+        row = self.db.execute("select failures, retry_at from page_hosts where host = ?", [host]).fetchone()
+        if row is None:
+            return None
+        retry_at = parse_dt(row[1])
+        return row[0], max(0.0, (retry_at - self._now()).total_seconds()) if retry_at else 0.0
+
+    @_guarded
+    def put_host(self, host: str, failures: int, wait_seconds: float, error: str | None) -> None:
+        """Remember a host's failures and when it may be fetched again; 0 failures and no wait forget it."""
         with self.db.atomic():
-            return self.db.execute("delete from pages where fetched_at < ?", [cutoff]).rowcount
+            if not failures and wait_seconds <= 0:
+                self.db.execute("delete from page_hosts where host = ?", [host])
+                return
+            now = self._now()
+            self.db.execute(
+                "insert into page_hosts (host, failures, retry_at, last_error, updated_at) values (?, ?, ?, ?, ?) "
+                "on conflict (host) do update set failures = excluded.failures, retry_at = excluded.retry_at, "
+                "last_error = excluded.last_error, updated_at = excluded.updated_at",
+                [host, failures, _iso(now + timedelta(seconds=wait_seconds)), error, _iso(now)])
+
+    @_guarded
+    def page_hosts(self) -> list[tuple[str, int, str, str | None]]:
+        """(host, failures, retry_at, last error) of every host whose pages are failing, the most failures first."""
+        return [tuple(r) for r in self.db.execute(
+            "select host, failures, retry_at, last_error from page_hosts order by failures desc, host").fetchall()]
+
+    @_guarded
+    def prune_pages(self, cutoff: str) -> int:
+        """Forget pages fetched before `cutoff` (an iso timestamp), and hosts not heard of since; returns how many."""
+        with self.db.atomic():
+            return (self.db.execute("delete from pages where fetched_at < ?", [cutoff]).rowcount
+                    + self.db.execute("delete from page_hosts where updated_at < ?", [cutoff]).rowcount)

@@ -8,18 +8,20 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bot import schema
 from bot.extract import decode_html, extract_text
 from bot.fulltext import MemoryPageCache, PageFetcher, PageText, plain_canonical
 from bot.htmltext import html_to_text
 from bot.models import FulltextSettings
 from bot.pagehttp import download, parse_retry_after
+from bot.store import Store
 
 PAGES = Path(__file__).parent / "data" / "pages"
 BODY_PHRASE = "وزير الخارجية أسعد الشيباني"
@@ -377,6 +379,60 @@ async def test_host_backoff_grows_and_resets(server, client):
     assert (await f.fetch_text(server.url("/e3"))).error == "http 500"
     assert 54 <= f.host_backoff(good) <= 66  # back to the first step
     assert server.hits["/ok"] == 1
+
+
+async def test_a_hosts_backoff_outlives_the_fetcher_through_its_cache(server, client):
+    """A restart (a new fetcher on the same cache) keeps a failing host's backoff instead of starting it over."""
+    clock = FakeClock()
+    cache = MemoryPageCache(clock=clock)
+    server.set("/down", Reply(b"oops", status=500))
+    good = server.set("/fine", Reply(page("amp_article.html")))
+    first = fetcher(client, clock=clock, cache=cache, backoff_base=60)
+    assert (await first.fetch_text(server.url("/down"))).error == "http 500"
+    host = _host_of(good)
+    assert cache.hosts[host][0] == 1 and cache.hosts[host][2] == "http 500"
+
+    clock.now += 20
+    again = fetcher(client, clock=clock, cache=cache, backoff_base=60)
+    assert 34 <= again.host_backoff(good) <= 46  # what was left of the first failure's 54-66 s
+    assert (await again.fetch_text(good)).error == "host backoff"
+    assert server.hits["/fine"] == 0
+    clock.now += 47
+    assert (await again.fetch_text(good)).text
+    assert host not in cache.hosts  # a success forgets the host
+
+
+async def test_the_store_keeps_failing_hosts_across_a_restart_and_prunes_them(tmp_path, server, client):
+    now = [datetime(2026, 12, 7, 3, 0, tzinfo=UTC)]
+    clock = FakeClock()
+    server.set("/down", Reply(b"", status=503, headers=(("Retry-After", "600"),)))
+    good = server.set("/fine", Reply(page("news_article.html")))
+    store = Store(tmp_path / "bot.db", clock=lambda: now[0])
+    try:
+        f = fetcher(client, clock=clock, cache=store, backoff_base=60)
+        assert (await f.fetch_text(server.url("/down"))).error == "http 503"
+        [(host, failures, retry_at, error)] = store.page_hosts()
+        assert (host, failures, error) == (_host_of(good), 1, "http 503")
+        assert retry_at == schema.iso(now[0] + timedelta(seconds=600))  # Retry-After, longer than the backoff
+    finally:
+        store.close()
+
+    now[0] += timedelta(seconds=100)
+    store = Store(tmp_path / "bot.db", clock=lambda: now[0])
+    try:
+        f = fetcher(client, clock=FakeClock(), cache=store, backoff_base=60)
+        assert f.host_backoff(good) == pytest.approx(500)
+        assert (await f.fetch_text(good)).error == "host backoff"
+        assert server.hits["/fine"] == 0
+        assert store.prune_pages(schema.iso(now[0] - timedelta(days=1))) == 0  # recent: kept
+        assert store.prune_pages(schema.iso(now[0] + timedelta(seconds=1))) == 2  # the page's error and the host
+        assert store.page_hosts() == [] and store.get_host(_host_of(good)) is None
+    finally:
+        store.close()
+
+
+def _host_of(url: str) -> str:
+    return url.split("/")[2]
 
 
 async def test_backoff_is_capped_at_six_hours(client):

@@ -191,6 +191,12 @@ def test_status_shows_feeds_queue_database_and_last_errors(setup):
     assert "Outbox: 1 pending, 0 sent, 0 failed; oldest pending waited 5m 0s" in text
     assert f"Database: {config.bot.database}, " in text and " KB" in text
     assert "Last errors:\n  slow: http 502 (2 in a row, last attempt 2026-11-29 06:03 UTC (2m ago))" in text
+    assert "Full-text hosts failing" not in text
+
+    store.put_host("news.example:8080", 3, 240.0, "timeout")  # what the page fetcher keeps of a failing site
+    text = render_status(config, store, now=clock.now)
+    assert text.endswith("Full-text hosts failing (1):\n  news.example:8080: timeout (3 in a row, next try "
+                         "2026-11-29 06:09 UTC)\n")
 
 
 def test_status_of_a_fresh_store(setup):
