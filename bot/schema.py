@@ -196,5 +196,5 @@ def m007_meta(db: Database) -> None:
 def m008_page_hosts(db: Database) -> None:
     """Hosts whose article pages keep failing (full text): failures in a row and when to try again, so that a
     restart keeps their backoff."""
-    db.execute("""create table page_hosts (host text primary key, failures integer not null, retry_at text,
+    db.execute("""create table page_hosts (host text primary key, failures integer not null, retry_at text not null,
                   last_error text, updated_at text not null)""")

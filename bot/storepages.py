@@ -61,8 +61,7 @@ class PageStore:
         row = self.db.execute("select failures, retry_at from page_hosts where host = ?", [host]).fetchone()
         if row is None:
             return None
-        retry_at = parse_dt(row[1])
-        return row[0], max(0.0, (retry_at - self._now()).total_seconds()) if retry_at else 0.0
+        return row[0], max(0.0, (parse_dt(row[1]) - self._now()).total_seconds())
 
     @_guarded
     def put_host(self, host: str, failures: int, wait_seconds: float, error: str | None) -> None:
